@@ -1,0 +1,101 @@
+"""Composition root: ``create_app(config)`` builds the Litestar app; one lifespan starts and stops
+every long-lived part, in order. Nothing else constructs collaborators.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+from litestar import Litestar
+from litestar.datastructures import State
+
+from lynex.config import Config
+from lynex.datadir import DataDirLock
+from lynex.ingest.enrich.cost import load_price_table
+from lynex.ingest.pipeline import Pipeline, PipelineSettings
+from lynex.ingest.processor import Enricher
+from lynex.metrics import Metrics
+from lynex.scheduler import Scheduler
+from lynex.storage.hot import HotStore
+from lynex.storage.meta import MetaStore
+from lynex.storage.query import SpanQueries
+from lynex.web.routes import ingest, ops, read
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """The running parts, as handlers see them through ``request.app.state.services``."""
+
+    config: Config
+    metrics: Metrics
+    meta: MetaStore | None = None
+    hot: HotStore | None = None
+    pipeline: Pipeline | None = None
+    queries: SpanQueries | None = None
+    scheduler: Scheduler | None = None
+    ready: bool = False
+    notices: list[str] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Litestar) -> AsyncIterator[None]:
+    services: Services = app.state.services
+    config = services.config
+    with contextlib.ExitStack() as stack:
+        # Order matters: the lock first (one server per data dir), the store before the
+        # pipeline that replays into it, the scheduler last (its jobs use everything else).
+        # Exit runs in reverse: the scheduler stops, then the pipeline drains into DuckDB.
+        stack.enter_context(DataDirLock(config.data_dir))
+        services.meta = MetaStore(config.meta_path)
+        stack.callback(services.meta.close)
+        services.hot = HotStore(config.hot_path)
+        stack.callback(services.hot.close)
+        enricher = Enricher(load_price_table(config.prices_file), config.max_text_bytes)
+        services.pipeline = stack.enter_context(Pipeline(
+            services.hot, config.wal_dir, enricher,
+            PipelineSettings(
+                buffer_max_spans=config.buffer_max_spans,
+                flush_interval_s=config.flush_interval_ms / 1000.0,
+                flush_max_rows=config.flush_max_rows,
+                dedup_window=config.dedup_window,
+                wal_fsync=config.wal_fsync,
+            ),
+            services.metrics,
+        ))
+        services.queries = SpanQueries(services.hot, services.pipeline.memtable)
+        services.scheduler = stack.enter_context(Scheduler(services))
+        token = services.meta.ensure_setup_token()
+        if token:
+            services.notices.append(f"First start: create the admin account at {config.ui_url}setup "
+                                    f"with the one-time setup token {token}")
+        if config.demo:
+            from lynex.demo import seed_demo  # only the demo needs the generator
+            notice = await seed_demo(services)
+            if notice:
+                services.notices.append(notice)
+        services.ready = True
+        for notice in services.notices:
+            log.warning(notice)
+        try:
+            yield
+        finally:
+            services.ready = False
+            log.info("stopping: draining accepted spans into the store")
+
+
+def create_app(config: Config) -> Litestar:
+    """Build the whole application for ``config``; parts start in the lifespan."""
+    services = Services(config=config, metrics=Metrics())
+    return Litestar(
+        route_handlers=[*ingest.ROUTES, *read.ROUTES, *ops.ROUTES],
+        lifespan=[_lifespan],
+        state=State({"services": services}),
+        openapi_config=None,
+        request_max_body_size=config.max_body_bytes,
+        logging_config=None,
+    )

@@ -1,0 +1,133 @@
+"""The ``lynex`` command: flags → Config → the part that does the work. No logic lives here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from lynex import __version__
+from lynex.config import load_config
+from lynex.errors import LynexError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Lynex: self-hosted observability for LLM applications.")
+projects_app = typer.Typer(no_args_is_help=True, help="Create and list projects.")
+keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
+app.add_typer(projects_app, name="projects")
+app.add_typer(keys_app, name="keys")
+
+DataDir = typer.Option(None, "--data-dir", help="Data directory (default ~/.lynex).")
+ConfigFile = typer.Option(None, "--config", help="TOML configuration file.")
+AsJson = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _config(**flags):
+    config_file = flags.pop("config_file", None)
+    return load_config(flags, config_file)
+
+
+def _meta(data_dir, config_file):
+    from lynex.storage.meta import MetaStore
+    return MetaStore(_config(data_dir=data_dir, config_file=config_file).meta_path)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default 8600)."),
+    data_dir: Optional[Path] = DataDir,
+    config_file: Optional[Path] = ConfigFile,
+    demo: Optional[bool] = typer.Option(None, "--demo/--no-demo", help="Seed a demo project with 14 days of traffic."),
+) -> None:
+    """Run the server: ingest API, read API, dashboard, scheduler."""
+    config = _config(host=host, port=port, data_dir=data_dir, demo=demo, config_file=config_file)
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from lynex.server import serve as run
+    run(config)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"lynex {__version__}")
+
+
+@projects_app.command("create")
+def projects_create(name: str, data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile,
+                    as_json: bool = AsJson) -> None:
+    """Create a project and its first API key (scopes ingest, read); the secret is shown once."""
+    meta = _meta(data_dir, config_file)
+    project = meta.create_project(name)
+    key, secret = meta.create_key(project.id, "default", ("ingest", "read"))
+    if as_json:
+        typer.echo(json.dumps({"id": project.id, "name": project.name, "created_at": project.created_at,
+                               "api_key": secret, "key_id": key.id, "scopes": list(key.scopes)}))
+    else:
+        typer.echo(f"project {project.name} ({project.id})\nAPI key (shown once, keep it): {secret}")
+
+
+@projects_app.command("list")
+def projects_list(data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile,
+                  as_json: bool = AsJson) -> None:
+    """List projects."""
+    projects = _meta(data_dir, config_file).projects()
+    if as_json:
+        typer.echo(json.dumps([{"id": p.id, "name": p.name, "created_at": p.created_at} for p in projects]))
+    else:
+        for p in projects:
+            typer.echo(f"{p.id}\t{p.name}")
+
+
+@keys_app.command("create")
+def keys_create(project: str = typer.Option(..., "--project", help="Project id or name."),
+                name: str = typer.Option("default", "--name"),
+                scope: List[str] = typer.Option(["ingest", "read"], "--scope", help="ingest, read, admin (repeat)."),
+                data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile,
+                as_json: bool = AsJson) -> None:
+    """Create an API key; its secret is printed once and stored only as a hash."""
+    meta = _meta(data_dir, config_file)
+    key, secret = meta.create_key(meta.project(project).id, name, tuple(scope))
+    if as_json:
+        typer.echo(json.dumps({**key.to_dict(), "api_key": secret}))
+    else:
+        typer.echo(f"key {key.id} for {key.project_id} scopes={','.join(key.scopes)}\n"
+                   f"API key (shown once, keep it): {secret}")
+
+
+@keys_app.command("list")
+def keys_list(project: Optional[str] = typer.Option(None, "--project"), data_dir: Optional[Path] = DataDir,
+              config_file: Optional[Path] = ConfigFile, as_json: bool = AsJson) -> None:
+    """List API keys (never their secrets)."""
+    meta = _meta(data_dir, config_file)
+    keys = meta.keys(meta.project(project).id if project else None)
+    if as_json:
+        typer.echo(json.dumps([k.to_dict() for k in keys]))
+    else:
+        for k in keys:
+            state = "revoked" if k.revoked_at else "active"
+            typer.echo(f"{k.id}\t{k.project_id}\t{k.name}\t{','.join(k.scopes)}\t{state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile) -> None:
+    """Revoke a key; the next request that uses it is refused."""
+    key = _meta(data_dir, config_file).revoke_key(key_id)
+    typer.echo(f"revoked {key.id}")
+
+
+def main() -> None:
+    try:
+        app()
+    except LynexError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

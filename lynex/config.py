@@ -1,0 +1,176 @@
+"""One frozen Config, built once: defaults < TOML file < LYNEX_* environment < CLI flags.
+
+This is the only module that reads the environment. ``SETTINGS`` is the single table that
+drives the README's configuration section and ``lynex settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from lynex.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+MiB = 1024 * 1024
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, "127.0.0.1", "Address the HTTP server binds to."),
+    Setting("port", int, 8600, "Port of the HTTP server (UI, ingest and read API)."),
+    Setting("data_dir", str, "~/.lynex", "Directory holding meta.sqlite, hot.duckdb and the ingest log."),
+    Setting("demo", bool, False, "Fill a 'demo' project with 14 days of realistic traffic on start."),
+    Setting("max_body_bytes", int, 10 * MiB, "Largest accepted request body, as sent (compressed)."),
+    Setting("max_decompressed_bytes", int, 50 * MiB, "Largest body after gzip inflation; bombs are cut off."),
+    Setting("max_batch_spans", int, 10_000, "Most spans accepted in one ingest request."),
+    Setting("max_text_bytes", int, 1 * MiB, "Text fields longer than this are truncated and the span flagged."),
+    Setting("buffer_max_spans", int, 400_000, "Spans accepted but not yet stored before ingest answers 503."),
+    Setting("wal_commit_interval_ms", float, 2.0, "Group-commit window of the ingest log (fsync batching)."),
+    Setting("wal_fsync", bool, True, "fsync the ingest log before acknowledging (turn off only for tests)."),
+    Setting("flush_interval_ms", float, 1000.0, "How often accepted spans are written to DuckDB."),
+    Setting("flush_max_rows", int, 122_880, "Most rows written to DuckDB in one transaction (one row group)."),
+    Setting("dedup_window", int, 2_000_000, "How many recent span ids are remembered to drop SDK retries."),
+    Setting("prices_file", str, "", "Optional TOML/JSON price table merged over the built-in one."),
+    Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Every setting of one Lynex installation; built by :func:`load_config`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8600
+    data_dir: Path = Path("~/.lynex")
+    demo: bool = False
+    max_body_bytes: int = 10 * MiB
+    max_decompressed_bytes: int = 50 * MiB
+    max_batch_spans: int = 10_000
+    max_text_bytes: int = 1 * MiB
+    buffer_max_spans: int = 400_000
+    wal_commit_interval_ms: float = 2.0
+    wal_fsync: bool = True
+    flush_interval_ms: float = 1000.0
+    flush_max_rows: int = 122_880
+    dedup_window: int = 2_000_000
+    prices_file: str = ""
+    log_level: str = "info"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.data_dir / "meta.sqlite"
+
+    @property
+    def hot_path(self) -> Path:
+        return self.data_dir / "hot.duckdb"
+
+    @property
+    def wal_dir(self) -> Path:
+        return self.data_dir / "wal"
+
+    @property
+    def ui_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}/"
+
+
+def _coerce(setting: Setting, value: Any, source: str) -> Any:
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, setting.type) and not (setting.type is int and isinstance(value, bool)):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if setting.type is bool:
+                if text.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if text.lower() in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError(text)
+            if setting.type is int:
+                return int(text)
+            if setting.type is float:
+                return float(text)
+            return text
+        except ValueError:
+            pass
+    if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    raise ConfigError(
+        f"{source}: setting '{setting.name}' must be a {setting.type.__name__}, got {value!r}"
+    )
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; pass an existing TOML file to --config")
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}")
+    section = raw.get("lynex", raw)
+    out = {}
+    for key, value in section.items():
+        name = key.replace("-", "_")
+        if name not in _BY_NAME:
+            known = ", ".join(sorted(_BY_NAME))
+            raise ConfigError(f"config file {path}: unknown setting '{key}'; known settings: {known}")
+        out[name] = _coerce(_BY_NAME[name], value, f"config file {path}")
+    return out
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    out = {}
+    for setting in SETTINGS:
+        key = "LYNEX_" + setting.name.upper()
+        if key in environ:
+            out[setting.name] = _coerce(setting, environ[key], f"environment variable {key}")
+    return out
+
+
+def load_config(
+    flags: Mapping[str, Any] | None = None,
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the one Config: defaults < config file < LYNEX_* environment < flags (None = unset)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    file_path = config_file or environ.get("LYNEX_CONFIG")
+    if file_path:
+        values.update(_from_file(Path(file_path).expanduser()))
+    values.update(_from_env(environ))
+    for name, value in (flags or {}).items():
+        if value is None:
+            continue
+        if name not in _BY_NAME:
+            raise ConfigError(f"unknown setting '{name}'")
+        values[name] = _coerce(_BY_NAME[name], value, f"flag --{name.replace('_', '-')}")
+    values["data_dir"] = Path(values.get("data_dir", "~/.lynex")).expanduser().resolve()
+    config = Config(**values)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    if not 0 < config.port < 65536:
+        raise ConfigError(f"port must be between 1 and 65535, got {config.port}")
+    for name in ("max_body_bytes", "max_decompressed_bytes", "max_batch_spans", "max_text_bytes",
+                 "buffer_max_spans", "flush_max_rows", "dedup_window"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"setting '{name}' must be positive, got {getattr(config, name)}")
+    if config.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"log_level must be one of debug, info, warning, error; got {config.log_level!r}")

@@ -1,0 +1,1 @@
+"""Ingest path: decode, log, buffer, processor."""

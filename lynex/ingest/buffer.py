@@ -1,0 +1,79 @@
+"""Bounded in-process buffer between the ingest log and the store writer.
+
+It holds raw encoded records, not decoded objects: millions of live Python objects make GC
+pauses that push ack latency to hundreds of ms (DESIGN.md). Capacity is counted in spans from
+admission until the rows are committed to DuckDB, so a slow store turns into ``503`` +
+``Retry-After`` at the door rather than unbounded memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from lynex.ingest.wal import Record
+
+
+class SpanBuffer:
+    """Admission control plus a FIFO of durable records waiting to be processed."""
+
+    def __init__(self, max_spans: int):
+        self.max_spans = max_spans
+        self._records: deque[Record] = deque()
+        self._queued_spans = 0
+        self._in_flight = 0  # admitted and not yet committed to the store
+        self._cond = threading.Condition()
+
+    def try_admit(self, count: int) -> bool:
+        """Reserve room for ``count`` spans; False means answer 503."""
+        with self._cond:
+            if self._in_flight + count > self.max_spans:
+                return False
+            self._in_flight += count
+            return True
+
+    def release(self, count: int) -> None:
+        """Give back room: spans committed to the store, refused by the log, or duplicates."""
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - count)
+
+    def push(self, records: list[Record], admitted: bool = True) -> None:
+        """Queue durable records; ``admitted=False`` for replayed records that took no room yet."""
+        with self._cond:
+            for record in records:
+                self._records.append(record)
+                self._queued_spans += len(record.raws)
+                if not admitted:
+                    self._in_flight += len(record.raws)
+            self._cond.notify()
+
+    def pop(self, max_spans: int, timeout: float) -> list[Record]:
+        """Take records totalling up to ``max_spans`` (at least one), waiting up to ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._records:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._cond.wait(remaining)
+            out: list[Record] = []
+            taken = 0
+            while self._records and (not out or taken + len(self._records[0].raws) <= max_spans):
+                record = self._records.popleft()
+                taken += len(record.raws)
+                out.append(record)
+            self._queued_spans -= taken
+            return out
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def queued_spans(self) -> int:
+        return self._queued_spans
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight

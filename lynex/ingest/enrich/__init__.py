@@ -1,0 +1,1 @@
+"""Pure enrichment functions: cost, token estimates, error classes, text limits."""

@@ -1,0 +1,237 @@
+"""The ingest pipeline: admission → durable log → buffer → processor → memtable → DuckDB.
+
+Threads: the log's committer (fsync), the processor (decode + enrich into Arrow chunks that are
+queryable at once) and the store writer (the only DuckDB writer, in large transactions so it
+keeps up). Stopping drains everything accepted into DuckDB before returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import pyarrow as pa
+
+from lynex.ingest.buffer import SpanBuffer
+from lynex.ingest.decode import SPAN_DECODERS, DecodedBatch
+from lynex.ingest.dedup import RecentIds
+from lynex.ingest.memtable import Memtable
+from lynex.ingest.processor import Enricher
+from lynex.ingest.wal import Record, WriteAheadLog
+from lynex.metrics import Metrics
+from lynex.models import IngestResult
+from lynex.storage.hot import HotStore
+
+log = logging.getLogger(__name__)
+
+
+class AtCapacity(Exception):
+    """The buffer is full: answer 503 with Retry-After."""
+
+
+class StorageUnavailable(Exception):
+    """The log could not be written: answer 503; nothing was acknowledged."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    buffer_max_spans: int
+    flush_interval_s: float
+    flush_max_rows: int
+    dedup_window: int
+    wal_fsync: bool
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Pipeline:
+    """Owns the ingest threads; a context manager started and stopped by the app lifespan."""
+
+    def __init__(self, hot: HotStore, wal_dir, enricher: Enricher, settings: PipelineSettings,
+                 metrics: Metrics):
+        self.hot = hot
+        self.enricher = enricher
+        self.settings = settings
+        self.metrics = metrics
+        self.buffer = SpanBuffer(settings.buffer_max_spans)
+        self.memtable = Memtable()
+        self.recent = RecentIds(settings.dedup_window)
+        self.wal = WriteAheadLog(wal_dir, fsync=settings.wal_fsync, on_durable=self.buffer.push)
+        self.listeners: list[Callable[[pa.Table], None]] = []  # live tail, realtime detectors
+        self._stop = threading.Event()
+        self._processor_done = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.applied_seq = 0
+        self.last_error: str | None = None
+        self._describe_metrics()
+
+    def _describe_metrics(self) -> None:
+        m = self.metrics
+        m.describe("lynex_ingest_spans_accepted_total", "counter", "Spans acknowledged (durable).")
+        m.describe("lynex_ingest_spans_rejected_total", "counter", "Spans or requests refused, by reason.")
+        m.describe("lynex_ingest_spans_duplicate_total", "counter", "Spans dropped as retries of stored ids.")
+        m.describe("lynex_store_rows_total", "counter", "Rows committed to the hot store.")
+        m.describe("lynex_store_flush_seconds", "summary", "Duration of DuckDB insert transactions.")
+        m.describe("lynex_processor_failed_total", "counter", "Records that could not be processed.")
+        m.gauge("lynex_buffer_spans", lambda: self.buffer.queued_spans, "Spans durable but not yet processed.")
+        m.gauge("lynex_buffer_in_flight_spans", lambda: self.buffer.in_flight,
+                "Spans acknowledged but not yet in DuckDB (capacity counts these).")
+        m.gauge("lynex_buffer_capacity_spans", lambda: self.buffer.max_spans, "Capacity before 503.")
+        m.gauge("lynex_memtable_rows", lambda: self.memtable.rows, "Rows queryable in memory, not yet in DuckDB.")
+        m.gauge("lynex_durability_lag_seconds", self.memtable.oldest_age,
+                "Age of the oldest acknowledged row not yet committed to DuckDB.")
+        m.gauge("lynex_wal_commits_total", lambda: self.wal.commits, "Group commits of the ingest log.")
+        m.gauge("lynex_wal_last_commit_seconds", lambda: self.wal.last_commit_seconds,
+                "Duration of the last ingest-log group commit (write + fsync).")
+        m.gauge("lynex_wal_segments", self.wal.segment_count, "Ingest log segment files on disk.")
+        m.gauge("lynex_dedup_window_keys", lambda: len(self.recent), "Span ids remembered for idempotency.")
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> "Pipeline":
+        self.applied_seq = self.hot.applied_seq()
+        replay = self.wal.recover(self.applied_seq)
+        self.recent.add_many(RecentIds.key(p, i) for p, i in reversed(self.hot.recent_keys(self.recent.capacity)))
+        if replay:
+            spans = sum(len(r.raws) for r in replay)
+            log.info("ingest log: replaying %d spans accepted before the last stop", spans)
+            self.buffer.push(replay, admitted=False)
+            self._remember(replay)
+        self.wal.__enter__()
+        for name, target in (("lynex-processor", self._process_loop), ("lynex-store-writer", self._write_loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Stop: refuse new work, then drain log → buffer → memtable → DuckDB."""
+        self.wal.__exit__(None, None, None)
+        self._stop.set()
+        self.buffer.wake()
+        for thread in self._threads:
+            thread.join()
+        log.info("ingest pipeline stopped; every accepted span is stored (seq ≤ %d)", self.applied_seq)
+
+    def _remember(self, records: list[Record]) -> None:
+        self.recent.add_many(self._keys_of(records))
+
+    def _keys_of(self, records: list[Record]):
+        for record in records:
+            decoder = SPAN_DECODERS[record.fmt]
+            for raw in record.raws:
+                try:
+                    yield RecentIds.key(record.project_id, decoder.decode(raw).id)
+                except Exception:
+                    continue
+
+    # -- the request path (event loop) ------------------------------------------------------
+    async def ingest(self, project_id: str, batch: DecodedBatch) -> IngestResult:
+        """Make the accepted spans durable; raise AtCapacity / StorageUnavailable for a 503."""
+        fresh: list[bytes] = []
+        keys: list[int] = []
+        seen: set[int] = set()
+        for _, span, raw in batch.accepted:
+            key = RecentIds.key(project_id, span.id)
+            if key in self.recent or key in seen:
+                continue
+            seen.add(key)
+            keys.append(key)
+            fresh.append(raw)
+        duplicates = len(batch.accepted) - len(fresh)
+        if duplicates:
+            self.metrics.inc("lynex_ingest_spans_duplicate_total", duplicates)
+        if fresh:
+            if not self.buffer.try_admit(len(fresh)):
+                self.metrics.inc("lynex_ingest_spans_rejected_total", len(fresh), reason="at_capacity")
+                raise AtCapacity()
+            # Claim the ids before awaiting, so a concurrent retry of the same batch is a duplicate.
+            self.recent.add_many(keys)
+            future = self.wal.append(project_id, _now_us(), batch.fmt, fresh)
+            try:
+                await asyncio.wrap_future(future)
+            except Exception as exc:
+                self.recent.discard_many(keys)
+                self.buffer.release(len(fresh))
+                self.metrics.inc("lynex_ingest_spans_rejected_total", len(fresh), reason="storage_unavailable")
+                raise StorageUnavailable(str(exc)) from exc
+            self.metrics.inc("lynex_ingest_spans_accepted_total", len(fresh))
+        if batch.rejected:
+            self.metrics.inc("lynex_ingest_spans_rejected_total", len(batch.rejected), reason="invalid")
+        return IngestResult(accepted=len(batch.accepted), rejected=batch.rejected, duplicates=duplicates)
+
+    # -- processor thread -------------------------------------------------------------------
+    def _process_loop(self) -> None:
+        while True:
+            records = self.buffer.pop(max_spans=20_000, timeout=0.05)
+            if not records:
+                if self._stop.is_set() and self.buffer.queued_spans == 0:
+                    break
+                continue
+            self._process(records)
+        self._processor_done.set()
+
+    def _process(self, records: list[Record]) -> None:
+        try:
+            table = self.enricher.table(records)
+        except Exception:
+            # One bad record must not cost the others: retry one by one, skip what fails.
+            for record in records:
+                try:
+                    table = self.enricher.table([record])
+                except Exception:
+                    log.exception("could not process %d spans of project %s (seq %d); skipped",
+                                  len(record.raws), record.project_id, record.seq)
+                    self.metrics.inc("lynex_processor_failed_total", len(record.raws))
+                    self.buffer.release(len(record.raws))
+                    continue
+                self._publish(table, record.last_seq)
+            return
+        self._publish(table, records[-1].last_seq)
+
+    def _publish(self, table: pa.Table, last_seq: int) -> None:
+        self.memtable.add(table, last_seq)
+        for listener in self.listeners:
+            try:
+                listener(table)
+            except Exception:
+                log.exception("ingest listener %r failed", listener)
+
+    # -- store writer thread ----------------------------------------------------------------
+    def _write_loop(self) -> None:
+        interval = self.settings.flush_interval_s
+        while True:
+            draining = self._processor_done.is_set()
+            due = self.memtable.rows >= self.settings.flush_max_rows or self.memtable.oldest_age() >= interval
+            if self.memtable.rows and (due or draining):
+                self._flush()
+                continue
+            if draining:
+                break
+            time.sleep(0.02)
+
+    def _flush(self) -> None:
+        taken = self.memtable.take(self.settings.flush_max_rows)
+        if taken is None:
+            return
+        table, last_seq = taken
+        started = time.perf_counter()
+        try:
+            self.hot.insert(table, last_seq)
+        except Exception as exc:
+            self.last_error = f"hot store insert failed: {exc}"
+            log.exception("hot store insert of %d rows failed; will retry", table.num_rows)
+            time.sleep(1.0)
+            return
+        self.last_error = None
+        self.metrics.observe("lynex_store_flush_seconds", time.perf_counter() - started)
+        self.metrics.inc("lynex_store_rows_total", table.num_rows)
+        self.applied_seq = last_seq
+        removed = self.memtable.drop_through(last_seq)
+        self.buffer.release(removed)
+        self.wal.checkpoint(last_seq)

@@ -1,0 +1,47 @@
+"""In-process scheduler (APScheduler 3.x): periodic jobs of the appliance.
+
+Jobs are small functions of the services registered here; later capabilities (compaction,
+retention, alert rules, rollups) add theirs with ``add_interval``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+if TYPE_CHECKING:
+    from lynex.app import Services
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """A BackgroundScheduler started and stopped by the app lifespan."""
+
+    def __init__(self, services: "Services"):
+        self.services = services
+        self._scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+
+    def add_interval(self, func: Callable[[], None], seconds: float, job_id: str) -> None:
+        """Run ``func`` every ``seconds``; failures are logged with their traceback, never fatal."""
+        def guarded() -> None:
+            try:
+                func()
+            except Exception:
+                log.exception("scheduled job %s failed", job_id)
+        self._scheduler.add_job(guarded, "interval", seconds=seconds, id=job_id, replace_existing=True)
+
+    def job_ids(self) -> list[str]:
+        return [job.id for job in self._scheduler.get_jobs()]
+
+    def __enter__(self) -> "Scheduler":
+        pipeline = self.services.pipeline
+        # The ingest log is trimmed after each flush too; this catches idle periods.
+        self.add_interval(lambda: pipeline.wal.checkpoint(pipeline.applied_seq), 30, "wal-checkpoint")
+        self._scheduler.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._scheduler.shutdown(wait=True)

@@ -1,0 +1,1 @@
+"""Hot store, query layer and metadata."""

@@ -1,0 +1,80 @@
+"""The hot store: one DuckDB file, written by exactly one thread (the store writer).
+
+Readers never use the writer's connection; they take a cursor (their own connection to the
+same database) per query. Extensions are never auto-installed: the process must work
+air-gapped, and the wheels already carry parquet, json and icu.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from lynex.storage.schema import COLUMN_NAMES, MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+
+class HotStore:
+    """Owns the DuckDB connection; ``insert`` is called from the writer thread only."""
+
+    def __init__(self, path: Path, memory_limit: str | None = None):
+        self.path = path
+        config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "true"}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        self.con = duckdb.connect(str(path), config=config)
+        self._write_lock = threading.Lock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        self.con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} has schema v{current}, newer than this Lynex (v{SCHEMA_VERSION})")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            self.con.execute("BEGIN")
+            for statement in MIGRATIONS[version]:
+                self.con.execute(statement)
+            self.con.execute("INSERT INTO schema_version VALUES (?)", [version])
+            self.con.execute("COMMIT")
+            log.info("hot store migrated to schema v%d", version)
+
+    def applied_seq(self) -> int:
+        """Highest ingest sequence number whose span is committed here."""
+        return self.con.execute("SELECT applied_seq FROM ingest_state WHERE k = 'wal'").fetchone()[0]
+
+    def insert(self, table: pa.Table, applied_seq: int) -> None:
+        """Append rows and move the replay watermark in one transaction."""
+        with self._write_lock:
+            con = self.con
+            con.execute("BEGIN")
+            try:
+                con.register("_incoming", table)
+                con.execute(f"INSERT INTO spans SELECT {', '.join(COLUMN_NAMES)} FROM _incoming")
+                con.execute("UPDATE ingest_state SET applied_seq = ? WHERE k = 'wal'", [applied_seq])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("_incoming")
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection for one reader (thread-safe to create from any thread)."""
+        return self.con.cursor()
+
+    def recent_keys(self, limit: int) -> list[tuple[str, str]]:
+        """(project_id, span id) of the most recently ingested spans, to seed the dedup window."""
+        rows = self.con.execute(
+            "SELECT project_id, id FROM spans ORDER BY seq DESC LIMIT ?", [limit]
+        ).fetchall()
+        return rows
+
+    def close(self) -> None:
+        self.con.close()

@@ -1,0 +1,219 @@
+"""The query layer: the only place SQL over spans lives. Reads hot DuckDB ∪ the memtable.
+
+Later tiers (local Parquet, cold S3) join the ``src`` union here, so every caller — read API,
+dashboard, alerts — gets the same answers wherever rows live.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from lynex.ingest.memtable import Memtable
+from lynex.models import SPAN_KINDS
+from lynex.storage.hot import HotStore
+from lynex.storage.schema import COLUMN_NAMES
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+JSON_COLUMNS = ("input", "output", "model_parameters", "metadata")
+MAX_LIMIT = 1000
+
+
+class QueryError(ValueError):
+    """A filter value is wrong; the message names the parameter."""
+
+
+def parse_time(name: str, value: str, now: dt.datetime | None = None) -> dt.datetime:
+    """RFC 3339, epoch milliseconds, or a duration ago ('15m', '24h', '7d') → naive UTC."""
+    text = value.strip()
+    match = _RELATIVE.match(text)
+    if match:
+        now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        return now - dt.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    if re.fullmatch(r"\d{10,16}(\.\d+)?", text):
+        return _EPOCH + dt.timedelta(milliseconds=float(text))
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(f"{name}: '{value}' is not RFC 3339, epoch milliseconds or a duration like 24h")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def encode_cursor(start_time: dt.datetime, seq: int) -> str:
+    us = (start_time - _EPOCH) // dt.timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"{us}:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        us, seq = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
+        return _EPOCH + dt.timedelta(microseconds=int(us)), int(seq)
+    except (ValueError, UnicodeDecodeError):
+        raise QueryError("cursor: not a cursor this server issued; pass next_cursor unchanged") from None
+
+
+@dataclass
+class SpanFilter:
+    """Filters of GET /v1/spans (and the dashboard's timeline)."""
+
+    trace_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    status: str | None = None
+    kind: str | None = None
+    error_class: str | None = None
+    environment: str | None = None
+    release: str | None = None
+    tag: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    q: str | None = None
+
+    def validate(self) -> None:
+        if self.status is not None and self.status not in ("ok", "error"):
+            raise QueryError(f"status: '{self.status}' must be ok or error")
+        if self.kind is not None and self.kind not in SPAN_KINDS:
+            raise QueryError(f"kind: '{self.kind}' must be one of {', '.join(SPAN_KINDS)}")
+        if self.since and self.until and self.since > self.until:
+            raise QueryError("since: is after until")
+
+    def where(self) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column in ("trace_id", "session_id", "user_id", "model", "provider", "status", "kind",
+                       "error_class", "environment", "release"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.tag is not None:
+            clauses.append("list_contains(tags, ?)")
+            params.append(self.tag)
+        if self.since is not None:
+            clauses.append("start_time >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append("start_time < ?")
+            params.append(self.until)
+        if self.q:
+            like = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append("(input ILIKE ? ESCAPE '\\' OR output ILIKE ? ESCAPE '\\' OR name ILIKE ? ESCAPE '\\'"
+                           " OR metadata ILIKE ? ESCAPE '\\')")
+            params += [like] * 4
+        return clauses, params
+
+
+@dataclass
+class Page:
+    rows: list[dict]
+    next_cursor: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class SpanQueries:
+    """Read-side queries; safe to call from any thread."""
+
+    def __init__(self, hot: HotStore, memtable: Memtable):
+        self.hot = hot
+        self.memtable = memtable
+
+    def _run(self, sql_tail: str, params: list[Any], columns: tuple[str, ...] = COLUMN_NAMES,
+             project_id: str | None = None) -> list[dict]:
+        """Run ``SELECT cols FROM src <sql_tail>`` where src = DuckDB rows ∪ uncommitted rows."""
+        mem = self.memtable.snapshot()  # before the DuckDB snapshot: see memtable.py
+        cur = self.hot.cursor()
+        try:
+            cur.register("_mem", mem)
+            cols = ", ".join(COLUMN_NAMES)
+            scope = "WHERE project_id = ?" if project_id is not None else "WHERE true"
+            sql = (
+                f"WITH src AS (SELECT {cols} FROM spans {scope} UNION ALL SELECT {cols} FROM _mem {scope}"
+                f" AND seq > (SELECT applied_seq FROM ingest_state WHERE k = 'wal'))"
+                f" SELECT {', '.join(columns)} FROM src {sql_tail}"
+            )
+            scope_params = [project_id, project_id] if project_id is not None else []
+            result = cur.execute(sql, scope_params + params)
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row)) for row in result.fetchall()]
+        finally:
+            cur.close()
+
+    def list_spans(self, project_id: str, flt: SpanFilter, limit: int = 50,
+                   cursor: str | None = None, columns: tuple[str, ...] = COLUMN_NAMES) -> Page:
+        """Newest first; keyset pagination on (start_time, seq) stays correct while spans arrive."""
+        flt.validate()
+        if not 1 <= limit <= MAX_LIMIT:
+            raise QueryError(f"limit: must be between 1 and {MAX_LIMIT}, got {limit}")
+        clauses, params = flt.where()
+        if cursor:
+            at, seq = decode_cursor(cursor)
+            clauses.append("(start_time < ? OR (start_time = ? AND seq < ?))")
+            params += [at, at, seq]
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        wanted = tuple(dict.fromkeys(columns + ("start_time", "seq")))
+        rows = self._run(f"{where} ORDER BY start_time DESC, seq DESC LIMIT ?", params + [limit + 1],
+                         wanted, project_id)
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = encode_cursor(rows[-1]["start_time"], rows[-1]["seq"])
+        return Page(rows, next_cursor)
+
+    def get_span(self, project_id: str, span_id: str) -> dict | None:
+        rows = self._run("WHERE id = ? ORDER BY seq LIMIT 1", [span_id], project_id=project_id)
+        return rows[0] if rows else None
+
+    def trace_spans(self, project_id: str, trace_id: str, limit: int = 100_000) -> list[dict]:
+        return self._run("WHERE trace_id = ? ORDER BY start_time, seq LIMIT ?", [trace_id, limit],
+                         project_id=project_id)
+
+    def count(self, project_id: str | None = None) -> int:
+        return self._run("", [], ("count(*) AS n",), project_id)[0]["n"]
+
+
+def build_tree(spans: list[dict]) -> list[dict]:
+    """Nest spans by parent_id (iteratively: traces can be deep); orphans become roots."""
+    by_id: dict[str, dict] = {}
+    for span in spans:
+        by_id.setdefault(span["id"], {**span, "children": []})
+    roots: list[dict] = []
+    for node in by_id.values():
+        parent = by_id.get(node.get("parent_id") or "")
+        if parent is not None and parent is not node:
+            parent["children"].append(node)
+        else:
+            roots.append(node)
+    return roots
+
+
+def to_wire(row: dict) -> dict:
+    """A stored row as the JSON the read API returns: times RFC 3339, JSON columns embedded raw."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dt.datetime):
+            out[key] = value.isoformat(timespec="microseconds") + "Z"
+        elif key in JSON_COLUMNS and isinstance(value, str):
+            out[key] = msgspec.Raw(value.encode("utf-8"))
+        else:
+            out[key] = value
+    usage = {k: out.pop(k) for k in ("input_tokens", "output_tokens", "total_tokens", "cached_tokens",
+                                       "reasoning_tokens") if k in out}
+    if usage:
+        out["usage"] = usage
+    if "error_type" in out or "error_message" in out:
+        err_type, err_msg = out.pop("error_type", None), out.pop("error_message", None)
+        out["error"] = {"type": err_type, "message": err_msg} if (err_type or err_msg) else None
+    out.pop("project_id", None)
+    return out

@@ -1,0 +1,69 @@
+"""The stored span row: one column list drives the DuckDB DDL, the Arrow schema and migrations.
+
+Times are UTC ``TIMESTAMP`` (microseconds). JSON payloads (input, output, metadata,
+model_parameters) are stored as JSON text so any engine can read them; ``flags`` records
+what Lynex derived rather than received (``tokens_estimated``, ``cost_computed``,
+``truncated``). ``seq`` is the ingest sequence number: unique, monotonic, and the replay
+watermark of the ingest log.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+COLUMNS: tuple[tuple[str, str, pa.DataType], ...] = (
+    ("project_id", "VARCHAR NOT NULL", pa.string()),
+    ("id", "VARCHAR NOT NULL", pa.string()),
+    ("trace_id", "VARCHAR NOT NULL", pa.string()),
+    ("parent_id", "VARCHAR", pa.string()),
+    ("session_id", "VARCHAR", pa.string()),
+    ("user_id", "VARCHAR", pa.string()),
+    ("name", "VARCHAR NOT NULL", pa.string()),
+    ("kind", "VARCHAR NOT NULL", pa.string()),
+    ("start_time", "TIMESTAMP NOT NULL", pa.timestamp("us")),
+    ("end_time", "TIMESTAMP", pa.timestamp("us")),
+    ("latency_ms", "DOUBLE", pa.float64()),
+    ("ttft_ms", "DOUBLE", pa.float64()),
+    ("status", "VARCHAR NOT NULL", pa.string()),
+    ("error_type", "VARCHAR", pa.string()),
+    ("error_message", "VARCHAR", pa.string()),
+    ("error_class", "VARCHAR", pa.string()),
+    ("model", "VARCHAR", pa.string()),
+    ("provider", "VARCHAR", pa.string()),
+    ("input", "VARCHAR", pa.string()),
+    ("output", "VARCHAR", pa.string()),
+    ("input_tokens", "BIGINT", pa.int64()),
+    ("output_tokens", "BIGINT", pa.int64()),
+    ("total_tokens", "BIGINT", pa.int64()),
+    ("cached_tokens", "BIGINT", pa.int64()),
+    ("reasoning_tokens", "BIGINT", pa.int64()),
+    ("cost_usd", "DOUBLE", pa.float64()),
+    ("model_parameters", "VARCHAR", pa.string()),
+    ("metadata", "VARCHAR", pa.string()),
+    ("tags", "VARCHAR[]", pa.list_(pa.string())),
+    ("environment", "VARCHAR", pa.string()),
+    ("release", "VARCHAR", pa.string()),
+    ("prompt_name", "VARCHAR", pa.string()),
+    ("prompt_version", "BIGINT", pa.int64()),
+    ("flags", "VARCHAR[]", pa.list_(pa.string())),
+    ("received_at", "TIMESTAMP NOT NULL", pa.timestamp("us")),
+    ("seq", "BIGINT NOT NULL", pa.int64()),
+)
+
+COLUMN_NAMES = tuple(name for name, _, _ in COLUMNS)
+ARROW_SCHEMA = pa.schema([pa.field(name, arrow_type) for name, _, arrow_type in COLUMNS])
+
+# Columns the list view needs: everything but the (possibly large) payloads.
+SUMMARY_COLUMNS = tuple(c for c in COLUMN_NAMES if c not in ("input", "output", "model_parameters"))
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "CREATE TABLE IF NOT EXISTS spans (" + ", ".join(f"{n} {t}" for n, t, _ in COLUMNS) + ")",
+        # The replay watermark: written in the same transaction as the rows it covers.
+        "CREATE TABLE IF NOT EXISTS ingest_state (k VARCHAR PRIMARY KEY, applied_seq BIGINT NOT NULL)",
+        "INSERT INTO ingest_state VALUES ('wal', 0) ON CONFLICT DO NOTHING",
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    ],
+}

@@ -1,0 +1,1 @@
+"""HTTP layer: Litestar routes for the ingest API, read API, ops endpoints and (later) the UI."""
