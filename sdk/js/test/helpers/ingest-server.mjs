@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 
-export async function startIngest(handler) {
+export async function startIngest(handler, port = 0) {
   const state = {
     requests: [],
     spans: [],
@@ -51,11 +51,11 @@ export async function startIngest(handler) {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const bound = server.address().port;
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
     state,
     get spans() {
       return state.spans;
