@@ -120,6 +120,8 @@ class Transport:
 
     def shutdown(self, timeout: float) -> bool:
         """Flush within `timeout`, stop the worker; whatever is still unsent at the deadline is spooled."""
+        if self._stopping:
+            return not self._queue and not self._inflight  # already shut down
         deadline = time.monotonic() + max(0.0, timeout)
         self._closed = True
         flushed = self.flush(timeout)
