@@ -53,7 +53,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         stack.enter_context(DataDirLock(config.data_dir))
         services.meta = MetaStore(config.meta_path)
         stack.callback(services.meta.close)
-        services.hot = HotStore(config.hot_path)
+        services.hot = HotStore(config.hot_path, config.duckdb_memory_limit)
         stack.callback(services.hot.close)
         enricher = Enricher(load_price_table(config.prices_file), config.max_text_bytes)
         services.pipeline = stack.enter_context(Pipeline(

@@ -34,12 +34,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_decompressed_bytes", int, 50 * MiB, "Largest body after gzip inflation; bombs are cut off."),
     Setting("max_batch_spans", int, 10_000, "Most spans accepted in one ingest request."),
     Setting("max_text_bytes", int, 1 * MiB, "Text fields longer than this are truncated and the span flagged."),
-    Setting("buffer_max_spans", int, 400_000, "Spans accepted but not yet stored before ingest answers 503."),
-    Setting("wal_commit_interval_ms", float, 2.0, "Group-commit window of the ingest log (fsync batching)."),
+    Setting("duckdb_memory_limit", str, "512MB", "DuckDB's memory limit (its buffer pool), e.g. 512MB or 2GB."),
+    Setting("buffer_max_spans", int, 250_000, "Spans accepted but not yet stored before ingest answers 503."),
     Setting("wal_fsync", bool, True, "fsync the ingest log before acknowledging (turn off only for tests)."),
-    Setting("flush_interval_ms", float, 1000.0, "How often accepted spans are written to DuckDB."),
+    Setting("flush_interval_ms", float, 10000.0,
+            "Longest a span waits in memory (already queryable) before its DuckDB insert."),
     Setting("flush_max_rows", int, 122_880, "Most rows written to DuckDB in one transaction (one row group)."),
-    Setting("dedup_window", int, 2_000_000, "How many recent span ids are remembered to drop SDK retries."),
+    Setting("dedup_window", int, 1_000_000, "How many recent span ids are remembered to drop SDK retries."),
     Setting("prices_file", str, "", "Optional TOML/JSON price table merged over the built-in one."),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
 )
@@ -59,12 +60,12 @@ class Config:
     max_decompressed_bytes: int = 50 * MiB
     max_batch_spans: int = 10_000
     max_text_bytes: int = 1 * MiB
-    buffer_max_spans: int = 400_000
-    wal_commit_interval_ms: float = 2.0
+    duckdb_memory_limit: str = "512MB"
+    buffer_max_spans: int = 250_000
     wal_fsync: bool = True
-    flush_interval_ms: float = 1000.0
+    flush_interval_ms: float = 10000.0
     flush_max_rows: int = 122_880
-    dedup_window: int = 2_000_000
+    dedup_window: int = 1_000_000
     prices_file: str = ""
     log_level: str = "info"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 from granian.constants import Interfaces
 from granian.server.embed import Server
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 def serve(config: Config) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting, drain accepted spans, return."""
     DataDirLock(config.data_dir).check()  # a clear error before anything starts
+    sys.setswitchinterval(0.0005)
     app = create_app(config)
     logging.getLogger("granian").setLevel(logging.ERROR)  # its "embedded is experimental" notice
     server = Server(app, address=config.host, port=config.port, interface=Interfaces.ASGI,

@@ -79,6 +79,8 @@ class Pipeline:
         m.describe("lynex_store_rows_total", "counter", "Rows committed to the hot store.")
         m.describe("lynex_store_flush_seconds", "summary", "Duration of DuckDB insert transactions.")
         m.describe("lynex_processor_failed_total", "counter", "Records that could not be processed.")
+        m.describe("lynex_ingest_request_seconds", "summary", "Time in the ingest handler (auth to durable ack).")
+        m.describe("lynex_wal_wait_seconds", "summary", "Time an ingest request waits for its group commit.")
         m.gauge("lynex_buffer_spans", lambda: self.buffer.queued_spans, "Spans durable but not yet processed.")
         m.gauge("lynex_buffer_in_flight_spans", lambda: self.buffer.in_flight,
                 "Spans acknowledged but not yet in DuckDB (capacity counts these).")
@@ -153,8 +155,10 @@ class Pipeline:
             # Claim the ids before awaiting, so a concurrent retry of the same batch is a duplicate.
             self.recent.add_many(keys)
             future = self.wal.append(project_id, _now_us(), batch.fmt, fresh)
+            waited = time.perf_counter()
             try:
                 await asyncio.wrap_future(future)
+                self.metrics.observe("lynex_wal_wait_seconds", time.perf_counter() - waited)
             except Exception as exc:
                 self.recent.discard_many(keys)
                 self.buffer.release(len(fresh))

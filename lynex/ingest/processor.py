@@ -3,6 +3,10 @@
 Enrichment v1: defaults (trace_id, name), latency from times, token estimates when usage is
 missing, cost from the price table when the client sent none, error class, text limits.
 Everything derived is recorded in ``flags`` so the UI can mark it.
+
+Speed: the JSON payloads (input, output, metadata, model parameters) stay raw bytes from the
+request body to the Arrow buffer — decoded only when a rule needs their content — because
+building Arrow strings from Python ``str`` costs ~18x more than from ``bytes``.
 """
 
 from __future__ import annotations
@@ -13,21 +17,47 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 
-from lynex.ingest.decode import SPAN_DECODERS, to_epoch_us
+from lynex.ingest.decode import JSON, to_epoch_us
 from lynex.ingest.enrich import errors, text, tokens
 from lynex.ingest.enrich.cost import PriceTable, compute_cost
 from lynex.ingest.wal import Record
 from lynex.models import Span
 from lynex.storage.schema import ARROW_SCHEMA, COLUMN_NAMES
 
-_json = msgspec.json.Encoder()
 _EPOCH = dt.date(1970, 1, 1)
+_NULL = b"null"
+_PAYLOADS = ("input", "output", "model_parameters", "metadata")
+_json_encode = msgspec.json.encode
+_json_decode = msgspec.json.decode
+_msgpack_decode = msgspec.msgpack.decode
 
 
-def _to_json(value: Any) -> str | None:
-    if value is None:
+class RawSpan(Span, omit_defaults=True):
+    """A Span whose payloads are kept encoded (JSON or MessagePack bytes, empty when absent)."""
+
+    input: msgspec.Raw = msgspec.Raw()
+    output: msgspec.Raw = msgspec.Raw()
+    model_parameters: msgspec.Raw = msgspec.Raw()
+    metadata: msgspec.Raw = msgspec.Raw()
+
+
+_decoders = {JSON: msgspec.json.Decoder(RawSpan), "msgpack": msgspec.msgpack.Decoder(RawSpan)}
+
+
+def _payload_json(raw: msgspec.Raw, fmt: str) -> bytes | None:
+    """The payload as JSON bytes (None when absent or null)."""
+    if not raw:
         return None
-    return _json.encode(value).decode("utf-8")
+    if fmt == JSON:
+        data = bytes(raw)
+        return None if data == _NULL else data
+    value = _msgpack_decode(raw)
+    return None if value is None else _json_encode(value)
+
+
+def _binary_as_string(values: list[bytes | None]) -> pa.Array:
+    # bytes → binary is a memcpy; a view as string is free (the bytes are validated UTF-8 JSON).
+    return pa.array(values, type=pa.binary()).view(pa.string())
 
 
 class Enricher:
@@ -42,14 +72,17 @@ class Enricher:
         cols: dict[str, list] = {name: [] for name in COLUMN_NAMES}
         append = {name: cols[name].append for name in COLUMN_NAMES}
         for record in records:
-            decoder = SPAN_DECODERS[record.fmt]
+            decoder = _decoders[record.fmt]
             for offset, raw in enumerate(record.raws):
                 span = decoder.decode(raw)
                 self._row(span, record, record.seq + offset, len(raw), append)
-        arrays = [pa.array(cols[name], type=field.type) for name, field in zip(COLUMN_NAMES, ARROW_SCHEMA)]
+        arrays = [
+            _binary_as_string(cols[name]) if name in _PAYLOADS else pa.array(cols[name], type=field.type)
+            for name, field in zip(COLUMN_NAMES, ARROW_SCHEMA)
+        ]
         return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
-    def _row(self, span: Span, record: Record, seq: int, raw_len: int, add) -> None:
+    def _row(self, span: RawSpan, record: Record, seq: int, raw_len: int, add) -> None:
         flags: list[str] = []
         start = to_epoch_us(span.start_time)
         end = to_epoch_us(span.end_time)
@@ -65,12 +98,20 @@ class Enricher:
         if end is None and latency is not None:
             end = start + int(latency * 1000)
 
-        inp, out, meta = span.input, span.output, span.metadata
+        fmt = record.fmt
+        inp, out = _payload_json(span.input, fmt), _payload_json(span.output, fmt)
+        meta, params = _payload_json(span.metadata, fmt), _payload_json(span.model_parameters, fmt)
         if raw_len > self.max_text_bytes:  # only then can a single string be over the limit
-            inp, cut_in = text.truncate_strings(inp, self.max_text_bytes)
-            out, cut_out = text.truncate_strings(out, self.max_text_bytes)
-            meta, cut_meta = text.truncate_strings(meta, self.max_text_bytes)
-            if cut_in or cut_out or cut_meta:
+            cut_any = False
+            fixed = []
+            for payload in (inp, out, meta):
+                if payload is not None and len(payload) > self.max_text_bytes:
+                    value, cut = text.truncate_strings(_json_decode(payload), self.max_text_bytes)
+                    payload = _json_encode(value) if cut else payload
+                    cut_any |= cut
+                fixed.append(payload)
+            inp, out, meta = fixed
+            if cut_any:
                 flags.append("truncated")
 
         usage = span.usage
@@ -78,9 +119,9 @@ class Enricher:
         out_tok = usage.output_tokens if usage else None
         if span.kind in ("llm", "embedding") and (in_tok is None or out_tok is None):
             if in_tok is None and inp is not None:
-                in_tok = tokens.estimate(inp)
+                in_tok = tokens.estimate(_json_decode(inp))
             if out_tok is None and out is not None:
-                out_tok = tokens.estimate(out)
+                out_tok = tokens.estimate(_json_decode(out))
             flags.append("tokens_estimated")
         total = usage.total_tokens if usage and usage.total_tokens is not None else None
         if total is None and (in_tok is not None or out_tok is not None):
@@ -116,16 +157,16 @@ class Enricher:
         add["error_class"](error_class)
         add["model"](span.model)
         add["provider"](span.provider)
-        add["input"](_to_json(inp))
-        add["output"](_to_json(out))
+        add["input"](inp)
+        add["output"](out)
         add["input_tokens"](in_tok)
         add["output_tokens"](out_tok)
         add["total_tokens"](total)
         add["cached_tokens"](cached)
         add["reasoning_tokens"](usage.reasoning_tokens if usage else None)
         add["cost_usd"](cost)
-        add["model_parameters"](_to_json(span.model_parameters))
-        add["metadata"](_to_json(meta))
+        add["model_parameters"](params)
+        add["metadata"](meta)
         add["tags"](span.tags)
         add["environment"](span.environment)
         add["release"](span.release)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import anyio
 from litestar import Request, Response, post
 
@@ -31,6 +33,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 @post("/v1/ingest", request_max_body_size=None)
 async def ingest_spans(request: Request) -> Response:
     """Accept a batch of spans: 200 all accepted, 207 some rejected (see DESIGN.md)."""
+    started = time.perf_counter()
     services = request.app.state.services
     config = services.config
     metrics = services.metrics
@@ -58,6 +61,7 @@ async def ingest_spans(request: Request) -> Response:
                               {"Retry-After": "1"})
     except StorageUnavailable as exc:
         return error_response(503, f"storage unavailable, nothing was accepted: {exc}", {"Retry-After": "5"})
+    metrics.observe("lynex_ingest_request_seconds", time.perf_counter() - started)
     return json_response(result, 207 if result.rejected else 200)
 
 

@@ -1,0 +1,253 @@
+"""Ingest benchmark: `lynex serve` as a process, a load generator on 127.0.0.1, printed figures.
+
+    python bench/ingest.py                       # sustained 60 s at 20k spans/s, then a 10 s burst
+    python bench/ingest.py --sustained 20 --rate 30000 --burst 5
+
+Spans are ~2 KB (chat messages, metadata), sent in batches of 100 as JSON. Figures: spans/s
+acknowledged, ack latency percentiles, acknowledged → queryable latency (a probe ingests a
+marker span and polls the read API), server RSS, 503s and any other errors. At the end the
+server is stopped and the DuckDB rows are counted against the acknowledged spans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 100
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def span_template() -> bytes:
+    """A ~2 KB span with a %s slot for its id (bytes %-formatting is cheap)."""
+    words = "the quick brown fox jumps over the lazy dog while the agent plans its next tool call".split()
+    rng = random.Random(7)
+    prompt = " ".join(rng.choice(words) for _ in range(160))
+    answer = " ".join(rng.choice(words) for _ in range(110))
+    span = {
+        "id": "@@ID@@", "trace_id": "@@ID@@", "name": "chat", "kind": "llm", "model": "gpt-4o-mini",
+        "provider": "openai", "latency_ms": 812.5, "status": "ok", "environment": "prod", "release": "v1.4.2",
+        "input": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": prompt}],
+        "output": {"role": "assistant", "content": answer},
+        "usage": {"input_tokens": 231, "output_tokens": 160},
+        "metadata": {"customer": "acme", "feature": "support-bot", "region": "eu-west-1"},
+        "tags": ["bench", "support"], "user_id": "user-42", "session_id": "sess-7",
+    }
+    return json.dumps(span).encode().replace(b"@@ID@@", b"%s")
+
+
+def make_body(template: bytes, prefix: str, start: int) -> bytes:
+    parts = [template % ((f"{prefix}{start + i}".encode(),) * 2) for i in range(BATCH)]
+    return b'{"spans":[' + b",".join(parts) + b"]}"
+
+
+def worker(port: int, key: str, rate_per_worker: float, duration: float, threads: int, out: mp.Queue, tag: str) -> None:
+    """One load process: ``threads`` keep-alive connections, open-loop paced to the rate."""
+    template = span_template()
+    results = {"acked": 0, "latencies": [], "status": {}, "errors": 0}
+    lock = threading.Lock()
+    deadline = time.monotonic() + duration
+    interval = threads * BATCH / rate_per_worker if rate_per_worker > 0 else 0.0
+
+    def run(tid: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        prefix = f"{tag}-{tid}-{uuid.uuid4().hex[:6]}-"
+        n = 0
+        next_at = time.monotonic() + random.random() * interval
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if interval and now < next_at:
+                time.sleep(next_at - now)
+            next_at += interval
+            body = make_body(template, prefix, n)
+            n += BATCH
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/ingest", body, {"Authorization": f"Bearer {key}",
+                                                          "Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                with lock:
+                    results["errors"] += 1
+                continue
+            elapsed = time.perf_counter() - t0
+            with lock:
+                results["status"][status] = results["status"].get(status, 0) + 1
+                if status == 200:
+                    results["acked"] += BATCH
+                    results["latencies"].append(elapsed)
+                elif status == 503:
+                    time.sleep(float(resp.getheader("Retry-After", "1")) / 10)  # bounded: keep pushing
+        conn.close()
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    out.put(results)
+
+
+def probe(port: int, key: str, stop: threading.Event, lags: list[float], acked_count: list[int]) -> None:
+    """Ingest a marker span every 250 ms and time until the read API returns it."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    while not stop.is_set():
+        span_id = "probe-" + uuid.uuid4().hex
+        try:
+            conn.request("POST", "/v1/ingest", json.dumps({"spans": [{"id": span_id, "name": "probe"}]}), headers)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                time.sleep(0.25)
+                continue
+            acked = time.perf_counter()
+            acked_count[0] += 1
+            while not stop.is_set():
+                conn.request("GET", f"/v1/spans/{span_id}", headers=headers)
+                r = conn.getresponse()
+                r.read()
+                if r.status == 200:
+                    lags.append(time.perf_counter() - acked)
+                    break
+                time.sleep(0.01)
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        time.sleep(0.25)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def phase(name: str, port: int, key: str, rate: float, duration: float, procs: int, threads: int,
+          server: psutil.Process) -> int:
+    out: mp.Queue = mp.Queue()
+    stop = threading.Event()
+    lags: list[float] = []
+    probes_acked = [0]
+    rss: list[int] = []
+    prober = threading.Thread(target=probe, args=(port, key, stop, lags, probes_acked), daemon=True)
+    prober.start()
+    workers = [mp.Process(target=worker, args=(port, key, rate / procs, duration, threads, out, f"{name}{i}"))
+               for i in range(procs)]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    while any(w.is_alive() for w in workers):
+        rss.append(server.memory_info().rss)
+        time.sleep(0.5)
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    prober.join()
+    results = [out.get() for _ in workers]
+    acked = sum(r["acked"] for r in results)
+    latencies = [x for r in results for x in r["latencies"]]
+    statuses: dict = {}
+    for r in results:
+        for k, v in r["status"].items():
+            statuses[k] = statuses.get(k, 0) + v
+    errors = sum(r["errors"] for r in results)
+    print(f"\n== {name}: target {'max' if not rate else f'{rate:,.0f}'} spans/s for {duration:.0f} s "
+          f"({procs} procs × {threads} conns, batches of {BATCH}, ~2 KB spans)")
+    print(f"acknowledged: {acked:,} spans in {elapsed:.1f} s = {acked / elapsed:,.0f} spans/s")
+    print(f"responses: {dict(sorted(statuses.items()))}; connection errors: {errors}")
+    if latencies:
+        print(f"ack latency ms: p50 {pct(latencies, .5) * 1e3:.1f}  p95 {pct(latencies, .95) * 1e3:.1f}  "
+              f"p99 {pct(latencies, .99) * 1e3:.1f}  max {max(latencies) * 1e3:.1f}")
+    if lags:
+        print(f"ack → queryable ms ({len(lags)} probes): p50 {pct(lags, .5) * 1e3:.0f}  "
+              f"p99 {pct(lags, .99) * 1e3:.0f}  max {max(lags) * 1e3:.0f}")
+    if rss:
+        print(f"server RSS MiB: start {rss[0] / 2**20:.0f}  max {max(rss) / 2**20:.0f}  end {rss[-1] / 2**20:.0f}")
+    return acked + probes_acked[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sustained", type=float, default=60, help="seconds of sustained load (0 = skip)")
+    parser.add_argument("--rate", type=float, default=20_000, help="sustained target spans/s")
+    parser.add_argument("--burst", type=float, default=10, help="seconds of unthrottled burst (0 = skip)")
+    parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=6)
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="lynex-bench-"))
+    port = free_port()
+    python = sys.executable
+    created = json.loads(subprocess.check_output(
+        [python, "-m", "lynex", "projects", "create", "bench", "--json", "--data-dir", str(data)]))
+    key = created["api_key"]
+    log = open(data / "server.log", "w")
+    proc = subprocess.Popen([python, "-m", "lynex", "serve", "--port", str(port), "--data-dir", str(data)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(200):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                c.request("GET", "/readyz")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        server = psutil.Process(proc.pid)
+        print(f"lynex serve pid {proc.pid} on 127.0.0.1:{port}, data {data}; {os.cpu_count()} CPUs")
+        total = 0
+        if args.sustained:
+            total += phase("sustained", port, key, args.rate, args.sustained, args.procs, args.threads, server)
+        if args.burst:
+            total += phase("burst", port, key, 0, args.burst, args.procs, args.threads, server)
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+        print(f"\nshutdown (drain to DuckDB) took {time.perf_counter() - t0:.1f} s, exit code {proc.returncode}")
+        import duckdb
+        con = duckdb.connect(str(data / "hot.duckdb"), read_only=True)
+        stored, distinct = con.execute("SELECT count(*), count(DISTINCT id) FROM spans").fetchone()
+        print(f"stored rows: {stored:,} (distinct ids {distinct:,}); acknowledged: {total:,}; "
+              f"{'OK' if stored == distinct == total else 'MISMATCH'}")
+        print(f"hot.duckdb size: {(data / 'hot.duckdb').stat().st_size / 2**20:.0f} MiB")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if not args.keep:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
