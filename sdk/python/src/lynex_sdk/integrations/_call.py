@@ -118,9 +118,54 @@ def instrument(owner: Any, attr: str, make_wrapper: Callable[[Callable[..., Any]
     setattr(owner, attr, wrapper)
 
 
-def is_async(fn: Callable[..., Any]) -> bool:
-    """True for coroutine functions (the AsyncOpenAI / AsyncAnthropic resources)."""
-    return inspect.iscoroutinefunction(fn)
+#: on_result(call, result, request kwargs, is_async) -> what the app gets back (the result or a stream proxy).
+OnResult = Callable[[LLMCall, Any, Mapping[str, Any], bool], Any]
+
+
+def traced(original: Callable[..., Any], name: str, provider: str,
+           to_request: Callable[[Mapping[str, Any]], Dict[str, Any]], on_result: OnResult,
+           prepare: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None) -> Callable[..., Any]:
+    """Wrap a provider method (sync, or async: it returns an awaitable) so each call is an llm span.
+
+    The provider's return value and exceptions pass through untouched; SDK failures are swallowed.
+    """
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = start_call(name, provider, to_request, kwargs)
+        if call is None:
+            return original(*args, **kwargs)
+        send = kwargs
+        if prepare is not None:
+            with guard():
+                send = prepare(kwargs)
+        try:
+            result = original(*args, **send)
+        except BaseException as exc:
+            with guard():
+                call.fail(exc)
+            raise
+        if inspect.isawaitable(result):
+            return _awaited(call, result, kwargs, on_result)
+        return _on_result(on_result, call, result, kwargs, False)
+
+    return wrapper
+
+
+async def _awaited(call: LLMCall, awaitable: Any, kwargs: Mapping[str, Any], on_result: OnResult) -> Any:
+    try:
+        result = await awaitable
+    except BaseException as exc:
+        with guard():
+            call.fail(exc)
+        raise
+    return _on_result(on_result, call, result, kwargs, True)
+
+
+def _on_result(on_result: OnResult, call: LLMCall, result: Any, kwargs: Mapping[str, Any], is_async: bool) -> Any:
+    try:
+        return on_result(call, result, kwargs, is_async)
+    except Exception as exc:
+        report_internal_error(exc)
+        return result
 
 
 class _StreamBase:

@@ -11,8 +11,8 @@ import json
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from .._errors import guard, report_internal_error
-from ._call import (AsyncObservedStream, LLMCall, ObservedStream, get, instrument, is_async, model_parameters,
-                    start_call)
+from ._call import (AsyncObservedStream, LLMCall, ObservedStream, get, instrument, model_parameters, start_call,
+                    traced)
 
 PROVIDER = "anthropic"
 _CONTENT = frozenset({"messages", "system", "model"})
@@ -163,49 +163,16 @@ def wrap_anthropic(client: Any) -> Any:
     with guard():
         messages = getattr(client, "messages", None)
         if messages is not None:
-            instrument(messages, "create", _create_wrapper)
+            instrument(messages, "create", lambda original: traced(
+                original, NAME, PROVIDER, messages_request, _on_create_result))
             instrument(messages, "stream", _stream_wrapper)
     return client
 
 
-def _create_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
-    if is_async(original):
-        async def async_create(*args: Any, **kwargs: Any) -> Any:
-            call = start_call(NAME, PROVIDER, messages_request, kwargs)
-            if call is None:
-                return await original(*args, **kwargs)
-            try:
-                result = await original(*args, **kwargs)
-            except BaseException as exc:
-                with guard():
-                    call.fail(exc)
-                raise
-            return _finish(call, result, kwargs, AsyncObservedStream)
-
-        return async_create
-
-    def create(*args: Any, **kwargs: Any) -> Any:
-        call = start_call(NAME, PROVIDER, messages_request, kwargs)
-        if call is None:
-            return original(*args, **kwargs)
-        try:
-            result = original(*args, **kwargs)
-        except BaseException as exc:
-            with guard():
-                call.fail(exc)
-            raise
-        return _finish(call, result, kwargs, ObservedStream)
-
-    return create
-
-
-def _finish(call: LLMCall, result: Any, kwargs: Mapping[str, Any], proxy: Any) -> Any:
-    try:
-        if kwargs.get("stream") is True:
-            return proxy(result, call, MessageStreamAccumulator())
-        call.finish(message_response(result))
-    except Exception as exc:
-        report_internal_error(exc)
+def _on_create_result(call: LLMCall, result: Any, kwargs: Mapping[str, Any], is_async: bool) -> Any:
+    if kwargs.get("stream") is True:
+        return (AsyncObservedStream if is_async else ObservedStream)(result, call, MessageStreamAccumulator())
+    call.finish(message_response(result))
     return result
 
 

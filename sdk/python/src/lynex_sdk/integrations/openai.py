@@ -6,12 +6,10 @@ Instruments `chat.completions.create` and `responses.create` on `OpenAI` and `As
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from .._errors import guard
-from ._call import (AsyncObservedStream, LLMCall, ObservedStream, get, instrument, is_async, model_parameters,
-                    start_call)
+from ._call import AsyncObservedStream, LLMCall, ObservedStream, get, instrument, model_parameters, traced
 
 PROVIDER = "openai"
 _CHAT_CONTENT = frozenset({"messages", "model"})
@@ -222,63 +220,29 @@ def wrap_openai(client: Any, *, include_usage: bool = False) -> Any:
     with guard():
         chat = getattr(getattr(client, "chat", None), "completions", None)
         if chat is not None:
-            instrument(chat, "create", functools.partial(
-                _wrapper, name="openai.chat.completions", to_request=chat_request, to_fields=chat_response,
-                make_acc=ChatStreamAccumulator, include_usage=include_usage))
+            prepare = _add_include_usage if include_usage else None
+            instrument(chat, "create", lambda original: traced(
+                original, "openai.chat.completions", PROVIDER, chat_request,
+                _on_result(chat_response, ChatStreamAccumulator), prepare))
         responses = getattr(client, "responses", None)
         if responses is not None:
-            instrument(responses, "create", functools.partial(
-                _wrapper, name="openai.responses", to_request=responses_request, to_fields=responses_response,
-                make_acc=ResponsesStreamAccumulator, include_usage=False))
+            instrument(responses, "create", lambda original: traced(
+                original, "openai.responses", PROVIDER, responses_request,
+                _on_result(responses_response, ResponsesStreamAccumulator)))
     return client
 
 
-def _wrapper(original: Callable[..., Any], *, name: str, to_request: Callable[..., Dict[str, Any]],
-             to_fields: Callable[[Any], Dict[str, Any]], make_acc: Callable[[], Any],
-             include_usage: bool) -> Callable[..., Any]:
-    def prepare(kwargs: Dict[str, Any]) -> Dict[str, Any]:
-        if include_usage and kwargs.get("stream") is True and "stream_options" not in kwargs:
-            kwargs = {**kwargs, "stream_options": {"include_usage": True}}
-        return kwargs
-
-    if is_async(original):
-        async def async_create(*args: Any, **kwargs: Any) -> Any:
-            call = start_call(name, PROVIDER, to_request, kwargs)
-            if call is None:
-                return await original(*args, **kwargs)
-            try:
-                result = await original(*args, **prepare(kwargs))
-            except BaseException as exc:
-                with guard():
-                    call.fail(exc)
-                raise
-            return _finish(call, result, kwargs, to_fields, make_acc, AsyncObservedStream)
-
-        return async_create
-
-    def create(*args: Any, **kwargs: Any) -> Any:
-        call = start_call(name, PROVIDER, to_request, kwargs)
-        if call is None:
-            return original(*args, **kwargs)
-        try:
-            result = original(*args, **prepare(kwargs))
-        except BaseException as exc:
-            with guard():
-                call.fail(exc)
-            raise
-        return _finish(call, result, kwargs, to_fields, make_acc, ObservedStream)
-
-    return create
+def _add_include_usage(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    if kwargs.get("stream") is True and "stream_options" not in kwargs:
+        return {**kwargs, "stream_options": {"include_usage": True}}
+    return kwargs
 
 
-def _finish(call: LLMCall, result: Any, kwargs: Mapping[str, Any], to_fields: Callable[[Any], Dict[str, Any]],
-            make_acc: Callable[[], Any], proxy: Any) -> Any:
-    try:
+def _on_result(to_fields: Callable[[Any], Dict[str, Any]], make_acc: Callable[[], Any]) -> Callable[..., Any]:
+    def on_result(call: LLMCall, result: Any, kwargs: Mapping[str, Any], is_async: bool) -> Any:
         if kwargs.get("stream") is True:
-            return proxy(result, call, make_acc())
+            return (AsyncObservedStream if is_async else ObservedStream)(result, call, make_acc())
         call.finish(to_fields(result))
-    except Exception as exc:
-        from .._errors import report_internal_error
+        return result
 
-        report_internal_error(exc)
-    return result
+    return on_result
