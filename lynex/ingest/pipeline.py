@@ -67,7 +67,8 @@ class Pipeline:
         self._stop = threading.Event()
         self._processor_done = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.applied_seq = 0
+        self.applied_seq = 0  # highest seq committed to DuckDB
+        self.visible_seq = 0  # highest seq queryable (in the memtable or DuckDB)
         self.last_error: str | None = None
         self._describe_metrics()
 
@@ -96,7 +97,7 @@ class Pipeline:
 
     # -- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> "Pipeline":
-        self.applied_seq = self.hot.applied_seq()
+        self.applied_seq = self.visible_seq = self.hot.applied_seq()
         replay = self.wal.recover(self.applied_seq)
         self.recent.add_many(RecentIds.key(p, i) for p, i in reversed(self.hot.recent_keys(self.recent.capacity)))
         if replay:
@@ -169,6 +170,10 @@ class Pipeline:
             self.metrics.inc("lynex_ingest_spans_rejected_total", len(batch.rejected), reason="invalid")
         return IngestResult(accepted=len(batch.accepted), rejected=batch.rejected, duplicates=duplicates)
 
+    def caught_up(self) -> bool:
+        """Every span acknowledged so far is queryable (tests and the demo seeder wait on this)."""
+        return self.visible_seq >= self.wal.next_seq - 1
+
     # -- processor thread -------------------------------------------------------------------
     def _process_loop(self) -> None:
         while True:
@@ -193,6 +198,7 @@ class Pipeline:
                                   len(record.raws), record.project_id, record.seq)
                     self.metrics.inc("lynex_processor_failed_total", len(record.raws))
                     self.buffer.release(len(record.raws))
+                    self.visible_seq = record.last_seq
                     continue
                 self._publish(table, record.last_seq)
             return
@@ -200,6 +206,7 @@ class Pipeline:
 
     def _publish(self, table: pa.Table, last_seq: int) -> None:
         self.memtable.add(table, last_seq)
+        self.visible_seq = last_seq
         for listener in self.listeners:
             try:
                 listener(table)

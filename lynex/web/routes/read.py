@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from lynex.storage.query import QueryError, SpanFilter, build_tree, parse_time, to_wire
 from lynex.web.auth import AuthFailure, require_key
@@ -41,7 +42,7 @@ def list_spans(request: Request) -> Response:
 
 
 @get("/v1/spans/{span_id:str}", sync_to_thread=True)
-def get_span(request: Request, span_id: str) -> Response:
+def get_span(request: Request, span_id: FromPath[str]) -> Response:
     services = request.app.state.services
     try:
         key = require_key(request, services.meta, "read")
@@ -54,7 +55,7 @@ def get_span(request: Request, span_id: str) -> Response:
 
 
 @get("/v1/traces/{trace_id:str}", sync_to_thread=True)
-def get_trace(request: Request, trace_id: str) -> Response:
+def get_trace(request: Request, trace_id: FromPath[str]) -> Response:
     services = request.app.state.services
     try:
         key = require_key(request, services.meta, "read")

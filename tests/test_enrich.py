@@ -1,0 +1,91 @@
+"""Enrichment: pure functions against golden cases."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from lynex.errors import ConfigError
+from lynex.ingest.enrich import errors, text, tokens
+from lynex.ingest.enrich.cost import compute_cost, load_price_table
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("case", json.loads((FIXTURES / "error_classes.json").read_text()),
+                         ids=lambda c: f"{c['type']}->{c['class']}")
+def test_error_classes(case):
+    assert errors.classify(case["type"], case["message"]) == case["class"]
+
+
+def test_price_table_is_broad():
+    table = load_price_table()
+    assert len(table) >= 50
+    providers = {p.provider for _, rows in table._groups for p in rows}
+    assert {"openai", "anthropic", "google", "mistral", "meta", "deepseek"} <= providers
+
+
+@pytest.mark.parametrize("model,day,expected_input,expected_output", [
+    ("gpt-4o-mini", "2025-06-01", 0.15, 0.60),
+    ("gpt-4o-mini-2024-07-18", "2025-06-01", 0.15, 0.60),
+    ("openai/gpt-4o", "2025-06-01", 2.50, 10.00),
+    ("gpt-4o-2024-05-13", "2025-06-01", 5.00, 15.00),
+    ("gpt-4o", "2024-06-01", 5.00, 15.00),              # before the Oct 2024 price
+    ("o3", "2025-05-01", 10.00, 40.00),                  # effective dates: o3's June 2025 cut
+    ("o3", "2025-07-01", 2.00, 8.00),
+    ("claude-3-5-sonnet-20241022", "2025-01-01", 3.00, 15.00),
+    ("anthropic.claude-3-haiku-20240307-v1:0", "2025-01-01", 0.25, 1.25),
+    ("claude-3-5-sonnet@20240620", "2025-01-01", 3.00, 15.00),
+    ("models/gemini-1.5-flash", "2025-01-01", 0.075, 0.30),
+    ("mistral-large-latest", "2025-01-01", 2.00, 6.00),
+    ("meta-llama/Llama-3.3-70B-Instruct-Turbo", "2025-01-01", 0.88, 0.88),
+    ("deepseek-chat", "2025-03-01", 0.27, 1.10),
+    ("deepseek-chat", "2025-10-01", 0.28, 0.42),
+])
+def test_price_lookup(model, day, expected_input, expected_output):
+    price = load_price_table().lookup(model, dt.date.fromisoformat(day))
+    assert price is not None, model
+    assert (price.input, price.output) == (expected_input, expected_output)
+
+
+def test_unknown_model_has_no_price():
+    assert load_price_table().lookup("my-finetune-v3", dt.date(2025, 1, 1)) is None
+
+
+def test_cost_bills_cached_tokens_at_cached_rate():
+    price = load_price_table().lookup("gpt-4o", dt.date(2025, 1, 1))
+    # 1M input of which 400k cached, 100k output: 600k*2.5 + 400k*1.25 + 100k*10 per 1M
+    assert compute_cost(price, 1_000_000, 100_000, 400_000) == pytest.approx(1.5 + 0.5 + 1.0)
+
+
+def test_override_file_takes_precedence(tmp_path):
+    override = tmp_path / "prices.toml"
+    override.write_text('[[models]]\nprovider = "openai"\npattern = "gpt-4o"\ninput = 1.0\noutput = 2.0\n'
+                        'from = "2020-01-01"\n')
+    price = load_price_table(str(override)).lookup("gpt-4o", dt.date(2025, 1, 1))
+    assert (price.input, price.output) == (1.0, 2.0)
+
+
+def test_bad_override_file_says_what_is_wrong(tmp_path):
+    override = tmp_path / "prices.json"
+    override.write_text('{"models": [{"pattern": "x("}]}')
+    with pytest.raises(ConfigError, match=r"models\[0\]"):
+        load_price_table(str(override))
+
+
+def test_token_estimates():
+    assert tokens.estimate("") == 0
+    assert tokens.estimate("a" * 400) == 100
+    assert tokens.estimate("你好世界") == 4  # one per CJK character
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "x" * 40}]
+    assert tokens.estimate(chat) == 4 + 3 + 4 + 10
+    assert tokens.estimate([{"type": "image_url", "image_url": {"url": "data:" + "A" * 100000}}]) == 85
+
+
+def test_truncation_cuts_on_character_boundary():
+    value, cut = text.truncate_strings({"a": ["é" * 100, "short"]}, 51)
+    assert cut
+    assert value["a"][0].startswith("é" * 25) and value["a"][0].endswith(text.TRUNCATION_MARK)
+    assert value["a"][1] == "short"
+    assert text.truncate_strings("small", 100) == ("small", False)
