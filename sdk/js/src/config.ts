@@ -8,6 +8,15 @@ export const DEFAULT_HOST = 'http://127.0.0.1:8600';
 /** Receives the span as it will go on the wire; returns it (possibly edited) or null to drop it. */
 export type BeforeSend = (span: WireSpan) => WireSpan | null | undefined;
 
+/** The part of `fetch` the SDK uses (declared here so the types need neither DOM nor Node typings). */
+export type FetchLike = (url: string, init: {
+  method: string;
+  headers: Record<string, string>;
+  body: any;
+  signal?: any;
+  keepalive?: boolean;
+}) => Promise<{ status: number; ok: boolean; headers: { get(name: string): string | null }; text(): Promise<string> }>;
+
 export interface InitOptions {
   /** API key with the `ingest` scope (env LYNEX_API_KEY in Node). In browsers use an ingest-only key. */
   apiKey?: string;
@@ -38,7 +47,7 @@ export interface InitOptions {
   gzip?: boolean;
   headers?: Record<string, string>;
   /** fetch implementation; default globalThis.fetch. */
-  fetch?: typeof fetch;
+  fetch?: FetchLike;
   /** Flush on Node's beforeExit and on browser page hide. Default true. */
   flushOnExit?: boolean;
 }
@@ -65,7 +74,7 @@ export interface Config {
   readonly maxStringChars: number;
   readonly gzip: boolean;
   readonly headers: Readonly<Record<string, string>>;
-  readonly fetch?: typeof fetch;
+  readonly fetch?: FetchLike;
   readonly flushOnExit: boolean;
 }
 

@@ -75,7 +75,7 @@ export function stats(): Stats {
 export { Client, getClient };
 export type { ObserveOptions, InitOptions };
 export { SpanHandle } from './span.js';
-export { DEFAULT_HOST, type BeforeSend } from './config.js';
+export { DEFAULT_HOST, type BeforeSend, type FetchLike } from './config.js';
 export { tracksAsyncContext } from './context.js';
 export { toJsonable } from './serialize.js';
 export { wrapOpenAI } from './integrations/openai.js';

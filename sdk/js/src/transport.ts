@@ -3,7 +3,7 @@
 //
 // Nothing here throws or rejects into the app: every failure becomes a counter or a warn-once line.
 
-import type { Config } from './config.js';
+import type { Config, FetchLike } from './config.js';
 import { unref } from './runtime.js';
 import type { DropReason } from './types.js';
 
@@ -237,8 +237,8 @@ export class Transport {
     }
   }
 
-  private fetchImpl(): typeof fetch {
-    return this.config.fetch ?? ((globalThis as any).fetch as typeof fetch);
+  private fetchImpl(): FetchLike {
+    return this.config.fetch ?? ((globalThis as any).fetch as FetchLike);
   }
 
   private headers(gzip: boolean): Record<string, string> {
@@ -274,7 +274,7 @@ export class Transport {
       const res = await this.fetchImpl()(this.config.ingestUrl, {
         method: 'POST',
         headers: this.headers(gzipped),
-        body: payload as BodyInit,
+        body: payload,
         signal: ac.signal,
       });
       status = res.status;
