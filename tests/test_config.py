@@ -1,0 +1,54 @@
+"""Config precedence (defaults < file < env < flags) and errors that say how to fix them."""
+
+import dataclasses
+
+import pytest
+
+from lynex.config import SETTINGS, Config, load_config
+from lynex.errors import ConfigError
+
+
+def test_precedence(tmp_path):
+    cfg = tmp_path / "lynex.toml"
+    cfg.write_text('port = 9000\nhost = "0.0.0.0"\nmax_batch_spans = 50\n')
+    config = load_config({"port": 9100}, cfg, environ={"LYNEX_HOST": "127.0.0.2", "LYNEX_PORT": "9050"})
+    assert config.port == 9100           # flag beats env and file
+    assert config.host == "127.0.0.2"    # env beats file
+    assert config.max_batch_spans == 50  # file beats default
+    assert config.demo is False
+
+
+def test_env_only_and_lynex_section(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[lynex]\ndemo = true\n")
+    config = load_config({}, environ={"LYNEX_CONFIG": str(cfg), "LYNEX_DATA_DIR": str(tmp_path / "d")})
+    assert config.demo is True and config.data_dir == tmp_path / "d"
+
+
+@pytest.mark.parametrize("flags,env,needle", [
+    ({"port": 70000}, {}, "port must be between"),
+    ({}, {"LYNEX_PORT": "eighty"}, "LYNEX_PORT"),
+    ({}, {"LYNEX_DEMO": "maybe"}, "LYNEX_DEMO"),
+    ({"max_body_bytes": 0}, {}, "max_body_bytes"),
+    ({"log_level": "loud"}, {}, "log_level"),
+])
+def test_errors_name_the_setting(flags, env, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_config(flags, environ=env)
+
+
+def test_unknown_file_setting_lists_known_ones(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("prot = 1\n")
+    with pytest.raises(ConfigError, match="unknown setting 'prot'.*port"):
+        load_config({}, cfg, environ={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config({}, tmp_path / "missing.toml", environ={})
+
+
+def test_settings_table_matches_config_defaults():
+    fields = {f.name: f.default for f in dataclasses.fields(Config)}
+    for setting in SETTINGS:
+        expected = fields[setting.name]
+        assert str(expected) == str(setting.default), setting.name
+    assert set(fields) == {s.name for s in SETTINGS}
