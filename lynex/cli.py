@@ -52,6 +52,7 @@ def serve(
     """Run the server: ingest API, read API, dashboard, scheduler."""
     config = _config(host=host, port=port, data_dir=data_dir, demo=demo, config_file=config_file)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every job addition at INFO
     from lynex.server import serve as run
     run(config)
 

@@ -34,6 +34,17 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX api_keys_project ON api_keys(project_id)",
         "CREATE TABLE settings (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
     ],
+    # Dashboard accounts (lynex/accounts): local users and their browser sessions.
+    2: [
+        """CREATE TABLE users (
+               id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
+               password_hash TEXT NOT NULL, created_at REAL NOT NULL, disabled_at REAL,
+               last_login_at REAL)""",
+        """CREATE TABLE sessions (
+               token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+               csrf TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL)""",
+        "CREATE INDEX sessions_user ON sessions(user_id)",
+    ],
 }
 
 
