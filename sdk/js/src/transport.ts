@@ -132,40 +132,40 @@ export class Transport {
     return ok;
   }
 
-  /** Browser page hide: hand what is queued to fetch keepalive, which outlives the page. */
+  /**
+   * Browser page hide: hand what is queued to one fetch with keepalive, which outlives the page.
+   * Browsers cap keepalive bodies in flight at 64 KiB in total, so one request takes what fits; the
+   * rest stays queued for when the page is shown again.
+   */
   flushOnPageHide(): void {
-    const doFetch = this.fetchImpl();
+    const items: string[] = [];
+    let chars = ENVELOPE_BYTES;
     while (this.queue.length > this.head) {
-      const items: string[] = [];
-      let chars = ENVELOPE_BYTES;
-      while (this.queue.length > this.head && items.length < this.config.batchMaxSpans) {
-        const next = this.queue[this.head];
-        if (items.length > 0 && chars + next.length + 1 > KEEPALIVE_MAX_CHARS) break;
-        items.push(next);
-        chars += next.length + 1;
-        this.head++;
-      }
-      this.completed += items.length;
-      const n = items.length;
-      try {
-        doFetch(this.config.ingestUrl, {
-          method: 'POST',
-          headers: this.headers(false),
-          body: '{"spans":[' + items.join(',') + ']}',
-          keepalive: true,
-        }).then(
-          (res) => {
-            if (res.ok) this.stats.sent += n;
-          },
-          () => undefined,
-        );
-      } catch {
-        // best effort while the page goes away
-      }
-      // A keepalive body that is too large is refused by the browser: send the rest next time.
-      if (chars > KEEPALIVE_MAX_CHARS) break;
+      const next = this.queue[this.head];
+      if (chars + next.length + 1 > KEEPALIVE_MAX_CHARS) break;
+      items.push(next);
+      chars += next.length + 1;
+      this.head++;
     }
+    if (items.length === 0) return;
     this.compact();
+    this.completed += items.length;
+    const n = items.length;
+    try {
+      this.fetchImpl()(this.config.ingestUrl, {
+        method: 'POST',
+        headers: this.headers(false),
+        body: '{"spans":[' + items.join(',') + ']}',
+        keepalive: true,
+      }).then(
+        (res) => {
+          if (res.ok) this.stats.sent += n;
+        },
+        () => undefined,
+      );
+    } catch {
+      // best effort while the page goes away
+    }
     this.notify();
   }
 

@@ -42,7 +42,7 @@ test('messages.create: same result; span with system message, output, usage incl
   assert.deepEqual(s.output, { role: 'assistant', content: 'Bonjour!' });
   assert.deepEqual(s.usage, { input_tokens: 130, output_tokens: 5, total_tokens: 135, cached_tokens: 100 });
   assert.deepEqual(s.model_parameters, { max_tokens: 100 });
-  assert.deepEqual(s.metadata, { response_id: 'msg_01', stop_reason: 'end_turn', cache_creation_input_tokens: 10 });
+  assert.deepEqual(s.metadata, { response_id: 'msg_01', stop_reason: 'end_turn' });
 });
 
 test('tool_use blocks become OpenAI-shape tool calls', async () => {

@@ -1,4 +1,5 @@
-// Anthropic Messages data → span fields, whole messages and streams. Pure functions of plain data.
+// Anthropic Messages data → span fields, whole messages and streams. Pure functions of plain data,
+// with the same output as the Python SDK's converters.
 //
 // Output uses the OpenAI message shape (the wire contract's): text blocks joined into `content`,
 // tool_use blocks as `tool_calls`. Usage follows OpenAI's meaning: input_tokens counts every prompt
@@ -9,19 +10,10 @@ import { compact, get, int, modelParameters, type Accumulator, type CallFields }
 export const PROVIDER = 'anthropic';
 const CONTENT = new Set(['messages', 'model', 'system']);
 
-function systemText(system: unknown): unknown {
-  if (typeof system === 'string') return system;
-  if (Array.isArray(system)) {
-    const texts = system.map((b) => (get(b, 'type') === 'text' ? get(b, 'text') : undefined));
-    return texts.every((t) => typeof t === 'string') ? texts.join('\n') : system;
-  }
-  return system;
-}
-
 /** Span fields from `messages.create(params)`: `system` becomes a leading system message. */
 export function messagesRequest(params: Record<string, any>): CallFields {
   const messages: unknown[] = [];
-  if (params?.system !== undefined && params?.system !== null) messages.push({ role: 'system', content: systemText(params.system) });
+  if (params?.system) messages.push({ role: 'system', content: params.system });
   if (Array.isArray(params?.messages)) messages.push(...params.messages);
   return { model: params?.model, input: messages, model_parameters: modelParameters(params, CONTENT) };
 }
@@ -42,10 +34,11 @@ export function usageFields(usage: unknown): Record<string, number> {
 }
 
 function toolCall(block: any, args?: string): Record<string, unknown> {
+  const input = get(block, 'input');
   return {
     id: get(block, 'id'),
     type: 'function',
-    function: { name: get(block, 'name'), arguments: args ?? safeJson(get(block, 'input') ?? {}) },
+    function: { name: get(block, 'name'), arguments: args ?? (typeof input === 'string' ? input : safeJson(input ?? {})) },
   };
 }
 
@@ -75,11 +68,7 @@ export function assistantMessage(blocks: unknown): Record<string, unknown> {
 export function messagesResponse(message: any): CallFields {
   const fields: CallFields = { output: assistantMessage(get(message, 'content')), usage: usageFields(get(message, 'usage')) };
   if (get(message, 'model')) fields.model = get(message, 'model');
-  fields.metadata = compact({
-    response_id: get(message, 'id'),
-    stop_reason: get(message, 'stop_reason'),
-    cache_creation_input_tokens: int(get(get(message, 'usage'), 'cache_creation_input_tokens')) || undefined,
-  });
+  fields.metadata = compact({ response_id: get(message, 'id'), stop_reason: get(message, 'stop_reason') });
   return fields;
 }
 
