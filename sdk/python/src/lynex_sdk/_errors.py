@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, Set
+from types import TracebackType
+from typing import Callable, Optional, Set, Type
 
 logger = logging.getLogger("lynex_sdk")
 logger.addHandler(logging.NullHandler())
@@ -33,13 +33,28 @@ def report_internal_error(exc: BaseException) -> None:
         pass
 
 
-@contextmanager
-def guard() -> Iterator[None]:
-    """Run a block of SDK code; any Exception is reported and swallowed, never raised to the app."""
-    try:
-        yield
-    except Exception as exc:
-        report_internal_error(exc)
+class _Guard:
+    """Stateless, reentrant context manager (a class, not @contextmanager: it sits on hot paths)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> bool:
+        if exc is not None and isinstance(exc, Exception):
+            report_internal_error(exc)
+            return True  # swallowed
+        return False
+
+
+_GUARD = _Guard()
+
+
+def guard() -> _Guard:
+    """`with guard():` runs a block of SDK code; any Exception is reported and swallowed, never raised."""
+    return _GUARD
 
 
 def warn_once(key: str, message: str) -> None:

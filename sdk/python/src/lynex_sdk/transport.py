@@ -157,6 +157,7 @@ class Transport:
         """At the shutdown deadline: move queued and in-flight spans to the spool so a later run sends them."""
         with guard():
             lines = list(self._inflight)
+            dropped = 0
             while True:
                 try:
                     item = self._queue.popleft()
@@ -164,16 +165,16 @@ class Transport:
                     break
                 if isinstance(item, _Marker):
                     item.event.set()
-                    continue
-                data = self._encode(item)
-                if data is not None:
-                    lines.append(data)
-            if not lines:
-                return
-            if self._spool is not None:
+                elif self._spool is None:
+                    dropped += 1
+                else:
+                    data = self._encode(item)
+                    if data is not None:
+                        lines.append(data)
+            if self._spool is not None and lines:
                 self._spool.append(lines)
-            else:
-                self._stats.drop("shutdown", len(lines))
+            elif self._spool is None:
+                self._stats.drop("shutdown", dropped + len(lines))
 
     # -- worker side -------------------------------------------------------------------------------
 
