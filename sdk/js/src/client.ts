@@ -3,6 +3,7 @@
 
 import { resolveConfig, type Config, type InitOptions } from './config.js';
 import { activeContext, runWithContext, type ActiveContext } from './context.js';
+import { setDefaultClientFactory } from './hub.js';
 import { isThenable, newId, nodeProcess } from './runtime.js';
 import { toJsonable } from './serialize.js';
 import { fieldsToWire, SpanHandle, type SpanSink } from './span.js';
@@ -364,3 +365,5 @@ function copyName(wrapped: Function, fn: Function): Function {
   }
   return wrapped;
 }
+
+setDefaultClientFactory(() => new Client({ enabled: false }));

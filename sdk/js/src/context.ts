@@ -23,6 +23,7 @@ interface Storage {
 
 /** Follows synchronous calls only: the fallback where AsyncLocalStorage does not exist. */
 class SyncStorage implements Storage {
+  readonly followsAsync = false;
   private current: ActiveContext | undefined;
   run<R>(store: ActiveContext, fn: () => R): R {
     const prev = this.current;
@@ -48,7 +49,7 @@ function createStorage(): Storage {
     const spec = 'node:async_hooks';
     import(/* webpackIgnore: true */ /* @vite-ignore */ spec).then(
       (m: any) => {
-        if (m && typeof m.AsyncLocalStorage === 'function' && storage === fallback) storage = new m.AsyncLocalStorage();
+        if (m && typeof m.AsyncLocalStorage === 'function' && holder.storage === fallback) holder.storage = new m.AsyncLocalStorage();
       },
       () => undefined,
     );
@@ -56,20 +57,23 @@ function createStorage(): Storage {
   return fallback;
 }
 
-// One storage per process, shared by every Client, so spans nest whichever client made them.
-let storage: Storage = createStorage();
+// One storage per process, shared by every Client (and by the ESM and CJS builds, if both get
+// loaded), so spans nest whichever client or build made them.
+const STORAGE = Symbol.for('lynex.sdk.context.v1');
+const holder: { storage: Storage } = ((globalThis as any)[STORAGE] ??= { storage: undefined });
+if (!holder.storage) holder.storage = createStorage();
 
 /** The context active here, if any. */
 export function activeContext(): ActiveContext | undefined {
-  return storage.getStore();
+  return holder.storage.getStore();
 }
 
 /** Run `fn` with `ctx` active (for it and, with AsyncLocalStorage, everything it awaits). */
 export function runWithContext<R>(ctx: ActiveContext, fn: () => R): R {
-  return storage.run(ctx, fn);
+  return holder.storage.run(ctx, fn);
 }
 
 /** True when the active context follows async calls (AsyncLocalStorage), false for the sync fallback. */
 export function tracksAsyncContext(): boolean {
-  return !(storage instanceof SyncStorage);
+  return (holder.storage as any).followsAsync !== false;
 }

@@ -40,20 +40,25 @@ test('CommonJS build: require() works, with AsyncLocalStorage nesting', async ()
   assert.equal(typeof cjs.init, 'function');
   assert.deepEqual(Object.keys(cjs).sort(), Object.keys(esm).sort());
   assert.equal(cjs.tracksAsyncContext(), true);
-  cjs.init({ apiKey: 'k', host: server.url, flushIntervalMs: 10 });
+  const client = cjs.init({ apiKey: 'k', host: server.url, flushIntervalMs: 10 });
   const inner = cjs.observe(async () => 1, { name: 'cjs-inner' });
   await cjs.observe(async () => {
     await new Promise((r) => setTimeout(r, 1));
     return inner();
   }, { name: 'cjs-outer' })();
+  assert.equal(esm.getClient(), client, 'ESM and CJS builds loaded together share one client');
+  await esm.span('esm-parent', () => cjs.span('cjs-child', () => undefined));
   assert.equal(await cjs.flush(), true);
+  const esmParent = server.spans.find((s) => s.name === 'esm-parent');
+  assert.equal(server.spans.find((s) => s.name === 'cjs-child').parent_id, esmParent.id, 'and one context');
   const outer = server.spans.find((s) => s.name === 'cjs-outer');
   assert.equal(server.spans.find((s) => s.name === 'cjs-inner').parent_id, outer.id);
   await cjs.shutdown();
 });
 
 test('npm pack: installable tarball, zero dependencies, import + require + types by package name', () => {
-  const out = execFileSync('npm', ['pack', '--pack-destination', tmp, '--json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  // --ignore-scripts: prepack would rebuild dist/ while the other test files run against it.
+  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', tmp, '--json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const [info] = JSON.parse(out);
   const files = info.files.map((f) => f.path);
   assert.ok(files.includes('dist/esm/index.js') && files.includes('dist/cjs/index.js') && files.includes('dist/esm/index.d.ts'));
