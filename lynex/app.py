@@ -22,7 +22,7 @@ from lynex.scheduler import Scheduler
 from lynex.storage.hot import HotStore
 from lynex.storage.meta import MetaStore
 from lynex.storage.query import SpanQueries
-from lynex.web.routes import ingest, ops, read
+from lynex.web.routes import ingest, ops, otlp, read
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def create_app(config: Config) -> Litestar:
     """Build the whole application for ``config``; parts start in the lifespan."""
     services = Services(config=config, metrics=Metrics())
     return Litestar(
-        route_handlers=[*ingest.ROUTES, *read.ROUTES, *ops.ROUTES],
+        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *read.ROUTES, *ops.ROUTES],
         lifespan=[_lifespan],
         state=State({"services": services}),
         openapi_config=None,

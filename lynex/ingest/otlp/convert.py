@@ -1,0 +1,194 @@
+"""OTLP trace data → Lynex span dicts (wire contract v1). Pure: a request in, spans out.
+
+Ids stay the OTel ids in lower-case hex (trace 32 chars, span 16), so spans that different
+services export separately stitch into one Lynex trace. Times are unix nanos → epoch ms.
+Attributes the semantic-convention mappers (``semconv``) do not consume become metadata,
+bounded by :data:`MAX_ATTRIBUTES`; what is cut is counted in ``metadata.otel.dropped_attributes``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from lynex.ingest.otlp import semconv
+
+log = logging.getLogger(__name__)
+
+MAX_ATTRIBUTES = 128  # unmapped span attributes kept as metadata; the rest are counted, not kept
+MAX_EVENTS = 32
+MAX_LINKS = 32
+MAX_RESOURCE_ATTRIBUTES = 32
+MAX_DEPTH = 8  # nested kvlist/array values deeper than this are kept as text
+_LABEL = 1024  # models.Label
+_REF = 256  # models.RefId
+
+_STATUS_ERROR = 2
+_SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+_LLM_KINDS = ("llm", "embedding")
+
+
+@dataclass
+class Converted:
+    """The spans of one request; ``rejected`` holds (index, span id, reason) for unusable spans."""
+
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[tuple[int, str | None, str]] = field(default_factory=list)
+    total: int = 0
+
+
+def any_value(value: Any, depth: int = 0) -> Any:
+    """An OTLP ``AnyValue`` as a plain Python value (bytes as base64 text)."""
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return value.string_value
+    if which == "int_value":
+        return value.int_value
+    if which == "double_value":
+        number = value.double_value
+        return number if number == number and number not in (float("inf"), float("-inf")) else str(number)
+    if which == "bool_value":
+        return value.bool_value
+    if which is None:
+        return None
+    if depth >= MAX_DEPTH:
+        return str(value)[:_LABEL]
+    if which == "array_value":
+        return [any_value(v, depth + 1) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: any_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
+    return base64.b64encode(value.bytes_value).decode()
+
+
+def attributes(kvs: Iterable[Any]) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in kvs}
+
+
+def _label(value: Any, limit: int = _LABEL) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text[:limit] if text else None
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What every span of one ResourceSpans shares."""
+
+    environment: str | None
+    release: str | None
+    service: str | None
+    attributes: dict[str, Any]
+
+    @classmethod
+    def from_pb(cls, resource: Any) -> "Resource":
+        attrs = attributes(resource.attributes)
+        env = attrs.pop("deployment.environment.name", None)
+        env = attrs.pop("deployment.environment", None) or env
+        release = attrs.pop("service.version", None)
+        service = attrs.pop("service.name", None)
+        kept = dict(list(attrs.items())[:MAX_RESOURCE_ATTRIBUTES])
+        return cls(_label(env), _label(release), _label(service), kept)
+
+
+def _ms(nanos: int) -> float | None:
+    return nanos / 1e6 if nanos else None
+
+
+def _error_from(events: list[tuple[str, dict]], status_message: str, attrs: dict) -> dict[str, str]:
+    for name, body in events:
+        if name == "exception":
+            return {"type": _label(body.get("exception.type")) or "Exception",
+                    "message": str(body.get("exception.message") or status_message or "")}
+    return {"type": _label(attrs.get("error.type")) or "Error", "message": status_message or ""}
+
+
+def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, Any]:
+    """One OTLP Span → one Lynex span dict; raises ValueError for unusable ids."""
+    trace_id, span_id, parent = pb.trace_id, pb.span_id, pb.parent_span_id
+    if len(trace_id) != 16 or not any(trace_id):
+        raise ValueError("trace_id must be 16 bytes and not all zero")
+    if len(span_id) != 8 or not any(span_id):
+        raise ValueError("span_id must be 8 bytes and not all zero")
+    span: dict[str, Any] = {
+        "id": span_id.hex(), "trace_id": trace_id.hex(),
+        "parent_id": parent.hex() if len(parent) == 8 and any(parent) else None,
+        "name": _label(pb.name) or "span",
+        "start_time": _ms(pb.start_time_unix_nano), "end_time": _ms(pb.end_time_unix_nano),
+    }
+    attrs = attributes(pb.attributes)
+    dropped = pb.dropped_attributes_count
+    events = [(e.name, attributes(e.attributes)) for e in pb.events[:MAX_EVENTS * 4]]
+    try:
+        for mapper in semconv.MAPPERS:
+            mapper(attrs, span)
+        used = set(semconv.content_from_events(events, span))
+    except Exception as exc:  # one odd attribute must not cost the span: keep it generic
+        log.debug("semantic mapping failed for span %s", span["id"], exc_info=True)
+        span = {k: span[k] for k in ("id", "trace_id", "parent_id", "name", "start_time", "end_time")}
+        attrs = attributes(pb.attributes)
+        attrs["lynex.mapping_error"] = f"{type(exc).__name__}: {exc}"[:_LABEL]
+        used = set()
+
+    if pb.status.code == _STATUS_ERROR:
+        span["status"] = "error"
+        span["error"] = _error_from(events, pb.status.message, attrs)
+        attrs.pop("error.type", None)
+    if span.get("kind") is None:
+        span["kind"] = "llm" if span.get("model") and span.get("input") is not None else "custom"
+    if span["kind"] not in _LLM_KINDS and "usage" in span:  # tokens of wrapper spans would double-count
+        span.setdefault("metadata", {})["usage"] = span.pop("usage")
+
+    metadata = span.setdefault("metadata", {})
+    if resource.service:
+        metadata["service.name"] = resource.service
+    room = max(0, MAX_ATTRIBUTES - len(metadata))
+    for key, value in (attrs.items() if len(attrs) <= room else list(attrs.items())[:room]):
+        metadata.setdefault(key, value)
+    dropped += max(0, len(attrs) - room)
+    otel: dict[str, Any] = {"span_kind": _SPAN_KINDS.get(pb.kind, "unspecified")}
+    if scope:
+        otel["scope"] = scope
+    if resource.attributes:
+        otel["resource"] = resource.attributes
+    if len(events) > len(used):
+        otel["events"] = [{"name": name, "time_ms": _ms(pb.events[i].time_unix_nano), "attributes": body}
+                          for i, (name, body) in enumerate(events) if i not in used][:MAX_EVENTS]
+    if pb.links:
+        otel["links"] = [{"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}
+                         for link in pb.links[:MAX_LINKS]]
+    if dropped:
+        otel["dropped_attributes"] = dropped
+    dropped_events = max(0, len(events) - len(used) - MAX_EVENTS) + max(0, len(pb.events) - len(events)) \
+        + pb.dropped_events_count
+    if dropped_events:
+        otel["dropped_events"] = dropped_events
+    metadata["otel"] = otel
+
+    span.setdefault("environment", resource.environment)
+    span.setdefault("release", resource.release)
+    for key in ("model", "provider", "environment", "release"):
+        span[key] = _label(span.get(key))
+    for key in ("session_id", "user_id"):
+        span[key] = _label(span.get(key), _REF)
+    return {k: v for k, v in span.items() if v is not None}
+
+
+def convert_request(request: Any) -> Converted:
+    """An ``ExportTraceServiceRequest`` → spans in request order, unusable ones rejected."""
+    out = Converted()
+    index = 0
+    for resource_spans in request.resource_spans:
+        resource = Resource.from_pb(resource_spans.resource)
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope.name or None
+            for pb in scope_spans.spans:
+                try:
+                    out.spans.append(convert_span(pb, resource, scope))
+                except ValueError as exc:
+                    out.rejected.append((index, pb.span_id.hex() or None, f"spans[{index}]: {exc}"))
+                index += 1
+    out.total = index
+    return out
