@@ -237,3 +237,26 @@ test('Node: a dead server never keeps the process alive or crashes it', async ()
   assert.equal(r2.code, 0, r2.out);
   assert.ok(r2.ms < 15_000, `exited in ${r2.ms} ms`);
 });
+
+test('SDK failures never reach the app: a throwing fetch, an unserializable beforeSend result', async () => {
+  await quietly(async (warnings) => {
+    let calls = 0;
+    const c = client('http://127.0.0.1:9', {
+      fetch: () => {
+        calls++;
+        throw new Error('fetch exploded');
+      },
+      beforeSend: (s) => {
+        if (s.name === 'cyclic') s.metadata = { self: s };
+        return s;
+      },
+    });
+    c.log({ name: 'ok' });
+    c.log({ name: 'cyclic' });
+    assert.equal(await c.flush({ timeoutMs: 200 }), false);
+    assert.ok(calls >= 1);
+    assert.equal(c.stats().dropped.unserializable, 1);
+    assert.ok(warnings.some((w) => /fetch exploded/.test(w)));
+    await c.shutdown({ timeoutMs: 50 });
+  });
+});
