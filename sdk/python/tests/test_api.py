@@ -318,7 +318,7 @@ def test_capture_content_false_sends_no_text(sdk, fake_ingest):
 
     @lynex_sdk.observe
     def answer(question):
-        return "the answer is 42"
+        return "the answer is fortytwo"
 
     answer("what is the secret?")
     lynex_sdk.log(input="prompt text", output="response text", model="m", usage={"input_tokens": 1})
@@ -329,7 +329,7 @@ def test_capture_content_false_sends_no_text(sdk, fake_ingest):
     lynex_sdk.flush(5)
     assert len(fake_ingest.spans) == 3
     body = str(fake_ingest.requests)
-    for text in ("secret", "42", "prompt text", "response text", "manual input", "manual output", "via update"):
+    for text in ("secret", "fortytwo", "prompt text", "response text", "manual input", "manual output", "via update"):
         assert text not in body
     assert by_name(fake_ingest.spans)["llm"]["usage"] == {"input_tokens": 1}
 

@@ -18,6 +18,7 @@ KINDS = frozenset({"llm", "tool", "retrieval", "embedding", "agent", "chain", "g
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "cached_tokens", "reasoning_tokens")
 _USAGE_ALIASES = {"prompt_tokens": "input_tokens", "completion_tokens": "output_tokens"}
 MAX_ERROR_CHARS = 4000
+MAX_NAME_CHARS = 1024
 
 _rng = random.Random()
 if hasattr(os, "register_at_fork"):
@@ -52,7 +53,7 @@ class Span:
             self.trace_id = trace_id or self.id
             self.parent_id = parent_id
             self.sampled = client.sample() if self.recording else False
-        self.name = name
+        self.name = name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS]
         self.kind = kind if kind in KINDS else "custom"
         self.start_time = time.time()
         self._t0 = time.perf_counter()
@@ -67,12 +68,12 @@ class Span:
 
     def set_input(self, value: Any) -> None:
         """Record the input (prompt, arguments); dropped when capture_content=False."""
-        if self._capture_content and self.recording:
+        if self._capture_content and self.recording and self.sampled:
             self._fields["input"] = to_jsonable(value, self._max_chars)
 
     def set_output(self, value: Any) -> None:
         """Record the output (response, return value); dropped when capture_content=False."""
-        if self._capture_content and self.recording:
+        if self._capture_content and self.recording and self.sampled:
             self._fields["output"] = to_jsonable(value, self._max_chars)
 
     def set_usage(self, usage: Optional[Mapping[str, Any]] = None, **tokens: Any) -> None:
@@ -83,7 +84,7 @@ class Span:
 
     def set_metadata(self, metadata: Optional[Mapping[str, Any]] = None, **values: Any) -> None:
         """Merge keys into the span's metadata."""
-        if self.recording:
+        if self.recording and self.sampled:
             meta = self._fields.setdefault("metadata", {})
             meta.update(to_jsonable({**(metadata or {}), **values}, self._max_chars))
 
@@ -208,7 +209,10 @@ def log(input: Any = None, output: Any = None, *, name: str = "llm", kind: str =
             trace, parent_id, sampled = parent.trace_id, parent.id, parent.sampled
         else:
             trace, sampled = (str(trace_id) if trace_id else span_id), client.sample()
-        wire: Dict[str, Any] = {"id": span_id, "trace_id": trace, "name": name,
+        if not sampled:
+            client.capture({}, sampled=False)  # counted as dropped: sampled, before any conversion work
+            return None
+        wire: Dict[str, Any] = {"id": span_id, "trace_id": trace, "name": name[:MAX_NAME_CHARS],
                                 "kind": kind if kind in KINDS else "custom"}
         if parent_id is not None:
             wire["parent_id"] = str(parent_id)
