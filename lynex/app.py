@@ -64,6 +64,9 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
                 flush_max_rows=config.flush_max_rows,
                 dedup_window=config.dedup_window,
                 wal_fsync=config.wal_fsync,
+                processor_process=config.processor_process,
+                prices_file=config.prices_file,
+                max_text_bytes=config.max_text_bytes,
             ),
             services.metrics,
         ))

@@ -45,16 +45,33 @@ def _fail(message: str) -> None:
 def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, "--port", help="Port (default 8600)."),
+    otlp_port: Optional[int] = typer.Option(None, "--otlp-port",
+                                            help="Also serve on this port, e.g. 4318 for OTLP exporters' default."),
     data_dir: Optional[Path] = DataDir,
     config_file: Optional[Path] = ConfigFile,
     demo: Optional[bool] = typer.Option(None, "--demo/--no-demo", help="Seed a demo project with 14 days of traffic."),
 ) -> None:
     """Run the server: ingest API, read API, dashboard, scheduler."""
-    config = _config(host=host, port=port, data_dir=data_dir, demo=demo, config_file=config_file)
+    config = _config(host=host, port=port, otlp_port=otlp_port, data_dir=data_dir, demo=demo,
+                     config_file=config_file)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every job addition at INFO
     from lynex.server import serve as run
     run(config)
+
+
+@app.command()
+def settings(markdown: bool = typer.Option(False, "--markdown", help="Print the README's table.")) -> None:
+    """List every setting with its default, environment variable and meaning."""
+    from lynex.config import SETTINGS
+    if markdown:
+        typer.echo("| setting | environment | default | meaning |\n|---|---|---|---|")
+    for s in SETTINGS:
+        env = "LYNEX_" + s.name.upper()
+        if markdown:
+            typer.echo(f"| `{s.name}` | `{env}` | `{s.default}` | {s.help} |")
+        else:
+            typer.echo(f"{s.name:24} {env:30} {str(s.default):12} {s.help}")
 
 
 @app.command()

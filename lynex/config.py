@@ -28,6 +28,8 @@ MiB = 1024 * 1024
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "Address the HTTP server binds to."),
     Setting("port", int, 8600, "Port of the HTTP server (UI, ingest and read API)."),
+    Setting("otlp_port", int, 0, "Optional second port serving the same app for OTLP exporters' defaults "
+            "(4318); 0 = off."),
     Setting("data_dir", str, "~/.lynex", "Directory holding meta.sqlite, hot.duckdb and the ingest log."),
     Setting("demo", bool, False, "Fill a 'demo' project with 14 days of realistic traffic on start."),
     Setting("max_body_bytes", int, 10 * MiB, "Largest accepted request body, as sent (compressed)."),
@@ -40,6 +42,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("flush_interval_ms", float, 10000.0,
             "Longest a span waits in memory (already queryable) before its DuckDB insert."),
     Setting("flush_max_rows", int, 122_880, "Most rows written to DuckDB in one transaction (one row group)."),
+    Setting("processor_process", bool, True,
+            "Enrich spans in a separate process (uses a second core); off = in the server process."),
     Setting("dedup_window", int, 1_000_000, "How many recent span ids are remembered to drop SDK retries."),
     Setting("prices_file", str, "", "Optional TOML/JSON price table merged over the built-in one."),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
@@ -54,6 +58,7 @@ class Config:
 
     host: str = "127.0.0.1"
     port: int = 8600
+    otlp_port: int = 0
     data_dir: Path = Path("~/.lynex")
     demo: bool = False
     max_body_bytes: int = 10 * MiB
@@ -65,6 +70,7 @@ class Config:
     wal_fsync: bool = True
     flush_interval_ms: float = 10000.0
     flush_max_rows: int = 122_880
+    processor_process: bool = True
     dedup_window: int = 1_000_000
     prices_file: str = ""
     log_level: str = "info"
@@ -169,6 +175,8 @@ def load_config(
 def _validate(config: Config) -> None:
     if not 0 < config.port < 65536:
         raise ConfigError(f"port must be between 1 and 65535, got {config.port}")
+    if not 0 <= config.otlp_port < 65536 or config.otlp_port == config.port:
+        raise ConfigError(f"otlp_port must be 0 (off) or a port other than {config.port}, got {config.otlp_port}")
     for name in ("max_body_bytes", "max_decompressed_bytes", "max_batch_spans", "max_text_bytes",
                  "buffer_max_spans", "flush_max_rows", "dedup_window"):
         if getattr(config, name) <= 0:

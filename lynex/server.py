@@ -28,15 +28,29 @@ def serve(config: Config) -> None:
     sys.setswitchinterval(0.0005)
     app = create_app(config)
     logging.getLogger("granian").setLevel(logging.ERROR)  # its "embedded is experimental" notice
-    server = Server(app, address=config.host, port=config.port, interface=Interfaces.ASGI,
-                    log_enabled=False, backlog=1024)
+    servers = [Server(app, address=config.host, port=config.port, interface=Interfaces.ASGI,
+                      log_enabled=False, backlog=1024)]
+    if config.otlp_port:
+        # The same app object on a second port, without lifespan (ASGINL): every part lives once,
+        # started and stopped by the main listener; /v1/traces answers 503 until it is ready.
+        servers.append(Server(app, address=config.host, port=config.otlp_port, interface=Interfaces.ASGINL,
+                              log_enabled=False, backlog=1024))
+
+    def stop() -> None:
+        for server in reversed(servers):  # the OTLP listener first: no new work while the main one drains
+            server.stop()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, server.stop)
+            loop.add_signal_handler(sig, stop)
         print(f"Lynex is listening at {config.ui_url}  (data: {config.data_dir})", flush=True)
-        await server.serve()
+        if config.otlp_port:
+            print(f"OTLP/HTTP exporters: port {config.otlp_port} also serves POST /v1/traces", flush=True)
+        tasks = [asyncio.ensure_future(server.serve()) for server in servers]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        stop()  # one listener ended (signal or failure): end the other too, then drain
+        await asyncio.gather(*tasks)
 
     asyncio.run(main())
     print("Lynex stopped; every accepted span is stored.", flush=True)

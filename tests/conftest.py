@@ -17,7 +17,9 @@ from tests.helpers import ServerProcess
 def make_config(tmp_path):
     """Config on a temp data dir; fsync off by default in-process (the process tests keep it on)."""
     def make(**overrides):
-        flags = {"data_dir": str(tmp_path / "data"), "wal_fsync": False, "flush_interval_ms": 200.0}
+        # In-process tests enrich in-thread (no worker spawn per app); the process tests use the default.
+        flags = {"data_dir": str(tmp_path / "data"), "wal_fsync": False, "flush_interval_ms": 200.0,
+                 "processor_process": False}
         flags.update(overrides)
         return load_config(flags, environ={})
     return make

@@ -5,7 +5,7 @@ from lynex.ingest.wal import WriteAheadLog
 
 
 def write(log, n, project="p"):
-    futures = [log.append(project, 1, "json", [f'{{"id":"{project}{i}"}}'.encode()]) for i in range(n)]
+    futures = [log.append(project, 1, "json", [f'{{"id":"{project}{i}"}}'.encode()], 1) for i in range(n)]
     return [f.result(timeout=5) for f in futures]
 
 
@@ -25,7 +25,7 @@ def test_partly_applied_record_replays_the_rest(tmp_path):
     log = WriteAheadLog(tmp_path)
     log.recover(0)
     with log:
-        log.append("p", 1, "json", [b'{"id":"a"}', b'{"id":"b"}', b'{"id":"c"}']).result(timeout=5)
+        log.append("p", 1, "json", [b'{"id":"a"}', b'{"id":"b"}', b'{"id":"c"}'], 3).result(timeout=5)
     replay = WriteAheadLog(tmp_path).recover(applied_seq=2)
     assert len(replay) == 1 and replay[0].seq == 3 and replay[0].raws == [b'{"id":"c"}']
 
@@ -68,3 +68,14 @@ def test_checkpoint_removes_applied_segments(tmp_path, monkeypatch):
         assert log.checkpoint(applied_seq=2) == 2
         assert log.segment_count() == 2
     assert [r.seq for r in WriteAheadLog(tmp_path).recover(2)] == [3, 4]
+
+
+def test_partly_applied_batch_record_is_split(tmp_path):
+    log = WriteAheadLog(tmp_path)
+    log.recover(0)
+    body = b'{"spans": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}'
+    with log:
+        log.append("p", 1, "json-batch", [body], 3).result(timeout=5)
+    replay = WriteAheadLog(tmp_path).recover(applied_seq=1)
+    assert [(r.seq, r.fmt, r.count) for r in replay] == [(2, "json", 2)]
+    assert replay[0].raws == [b'{"id": "b"}', b'{"id": "c"}']

@@ -43,9 +43,9 @@ class SpanBuffer:
         with self._cond:
             for record in records:
                 self._records.append(record)
-                self._queued_spans += len(record.raws)
+                self._queued_spans += record.count
                 if not admitted:
-                    self._in_flight += len(record.raws)
+                    self._in_flight += record.count
             self._cond.notify()
 
     def pop(self, max_spans: int, timeout: float) -> list[Record]:
@@ -59,9 +59,9 @@ class SpanBuffer:
                 self._cond.wait(remaining)
             out: list[Record] = []
             taken = 0
-            while self._records and (not out or taken + len(self._records[0].raws) <= max_spans):
+            while self._records and (not out or taken + self._records[0].count <= max_spans):
                 record = self._records.popleft()
-                taken += len(record.raws)
+                taken += record.count
                 out.append(record)
             self._queued_spans -= taken
             return out

@@ -18,6 +18,7 @@ from lynex.models import Batch, Rejection, Span
 
 JSON = "json"
 MSGPACK = "msgpack"
+BATCH_SUFFIX = "-batch"  # a log record holding a whole request body instead of one raw per span
 
 _CONTENT_TYPES = {
     "application/json": JSON,
@@ -30,7 +31,12 @@ _CONTENT_TYPES = {
 _MIN_EPOCH_MS = 946_684_800_000
 _MAX_EPOCH_MS = 4_102_444_800_000
 
+class TypedBatch(msgspec.Struct):
+    spans: list[Span]
+
+
 _batch_decoders = {JSON: msgspec.json.Decoder(Batch), MSGPACK: msgspec.msgpack.Decoder(Batch)}
+_typed_decoders = {JSON: msgspec.json.Decoder(TypedBatch), MSGPACK: msgspec.msgpack.Decoder(TypedBatch)}
 SPAN_DECODERS = {JSON: msgspec.json.Decoder(Span), MSGPACK: msgspec.msgpack.Decoder(Span)}
 _id_probe = {JSON: msgspec.json.Decoder(dict), MSGPACK: msgspec.msgpack.Decoder(dict)}
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
@@ -48,8 +54,20 @@ class BodyError(Exception):
 @dataclass(frozen=True)
 class DecodedBatch:
     fmt: str
-    accepted: list[tuple[int, Span, bytes]]  # (index in batch, span, raw encoded span)
+    accepted: list[tuple[int, Span, bytes | None]]  # (index in batch, span, raw span; None: see body)
     rejected: list[Rejection]
+    body: bytes | None = None  # the whole body when every span is valid (raws are then not split out)
+
+    def raws(self) -> list[bytes]:
+        """Raw encoded spans of ``accepted``, split out of ``body`` when needed."""
+        if self.body is None:
+            return [raw for _, _, raw in self.accepted]
+        return split_body(self.fmt, self.body)
+
+
+def split_body(fmt: str, body: bytes) -> list[bytes]:
+    """One raw encoded span per element of a ``{"spans": [...]}`` body."""
+    return [bytes(raw) for raw in _batch_decoders[fmt].decode(body).spans]
 
 
 def content_format(content_type: str | None) -> str:
@@ -142,6 +160,14 @@ def decode_batch(body: bytes, fmt: str, max_spans: int) -> DecodedBatch:
     """Decode and validate a (decompressed) ingest body."""
     if not body.strip():
         raise BodyError(400, "empty body; send {\"spans\": [...]}")
+    # Fast path, the common case: the whole batch is valid. One C-level pass validates it all and
+    # the body is logged as is; any problem falls through to the span-by-span path below.
+    try:
+        typed = _typed_decoders[fmt].decode(body).spans
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, ValueError):
+        typed = None
+    if typed and len(typed) <= max_spans and not any(check_span(span) for span in typed):
+        return DecodedBatch(fmt, [(i, span, None) for i, span in enumerate(typed)], [], body)
     try:
         batch = _batch_decoders[fmt].decode(body)
     except msgspec.ValidationError as exc:

@@ -17,11 +17,12 @@ from typing import Callable
 import pyarrow as pa
 
 from lynex.ingest.buffer import SpanBuffer
-from lynex.ingest.decode import SPAN_DECODERS, DecodedBatch
+from lynex.ingest.decode import BATCH_SUFFIX, SPAN_DECODERS, DecodedBatch
 from lynex.ingest.dedup import RecentIds
 from lynex.ingest.memtable import Memtable
 from lynex.ingest.processor import Enricher
 from lynex.ingest.wal import Record, WriteAheadLog
+from lynex.ingest.workers import ProcessorWorker
 from lynex.metrics import Metrics
 from lynex.models import IngestResult
 from lynex.storage.hot import HotStore
@@ -44,6 +45,9 @@ class PipelineSettings:
     flush_max_rows: int
     dedup_window: int
     wal_fsync: bool
+    processor_process: bool = False
+    prices_file: str = ""
+    max_text_bytes: int = 1 << 20
 
 
 def _now_us() -> int:
@@ -63,6 +67,8 @@ class Pipeline:
         self.memtable = Memtable()
         self.recent = RecentIds(settings.dedup_window)
         self.wal = WriteAheadLog(wal_dir, fsync=settings.wal_fsync, on_durable=self.buffer.push)
+        self.worker = (ProcessorWorker(settings.prices_file, settings.max_text_bytes)
+                       if settings.processor_process else None)
         self.listeners: list[Callable[[pa.Table], None]] = []  # live tail, realtime detectors
         self._stop = threading.Event()
         self._processor_done = threading.Event()
@@ -101,10 +107,12 @@ class Pipeline:
         replay = self.wal.recover(self.applied_seq)
         self.recent.add_many(RecentIds.key(p, i) for p, i in reversed(self.hot.recent_keys(self.recent.capacity)))
         if replay:
-            spans = sum(len(r.raws) for r in replay)
+            spans = sum(r.count for r in replay)
             log.info("ingest log: replaying %d spans accepted before the last stop", spans)
             self.buffer.push(replay, admitted=False)
             self._remember(replay)
+        if self.worker is not None:
+            self.worker.__enter__()
         self.wal.__enter__()
         for name, target in (("lynex-processor", self._process_loop), ("lynex-store-writer", self._write_loop)):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -119,6 +127,8 @@ class Pipeline:
         self.buffer.wake()
         for thread in self._threads:
             thread.join()
+        if self.worker is not None:
+            self.worker.__exit__(None, None, None)
         log.info("ingest pipeline stopped; every accepted span is stored (seq ≤ %d)", self.applied_seq)
 
     def _remember(self, records: list[Record]) -> None:
@@ -126,8 +136,8 @@ class Pipeline:
 
     def _keys_of(self, records: list[Record]):
         for record in records:
-            decoder = SPAN_DECODERS[record.fmt]
-            for raw in record.raws:
+            decoder = SPAN_DECODERS[record.span_fmt]
+            for raw in record.span_raws():
                 try:
                     yield RecentIds.key(record.project_id, decoder.decode(raw).id)
                 except Exception:
@@ -136,16 +146,16 @@ class Pipeline:
     # -- the request path (event loop) ------------------------------------------------------
     async def ingest(self, project_id: str, batch: DecodedBatch) -> IngestResult:
         """Make the accepted spans durable; raise AtCapacity / StorageUnavailable for a 503."""
-        fresh: list[bytes] = []
+        fresh: list[int] = []  # positions in batch.accepted
         keys: list[int] = []
         seen: set[int] = set()
-        for _, span, raw in batch.accepted:
+        for position, (_, span, _) in enumerate(batch.accepted):
             key = RecentIds.key(project_id, span.id)
             if key in self.recent or key in seen:
                 continue
             seen.add(key)
             keys.append(key)
-            fresh.append(raw)
+            fresh.append(position)
         duplicates = len(batch.accepted) - len(fresh)
         if duplicates:
             self.metrics.inc("lynex_ingest_spans_duplicate_total", duplicates)
@@ -155,7 +165,13 @@ class Pipeline:
                 raise AtCapacity()
             # Claim the ids before awaiting, so a concurrent retry of the same batch is a duplicate.
             self.recent.add_many(keys)
-            future = self.wal.append(project_id, _now_us(), batch.fmt, fresh)
+            if batch.body is not None and not duplicates:
+                # Log the body as received: no per-span split or re-encode on the request path.
+                fmt, raws = batch.fmt + BATCH_SUFFIX, [batch.body]
+            else:
+                every = batch.raws()
+                fmt, raws = batch.fmt, [every[position] for position in fresh]
+            future = self.wal.append(project_id, _now_us(), fmt, raws, len(fresh))
             waited = time.perf_counter()
             try:
                 await asyncio.wrap_future(future)
@@ -187,7 +203,7 @@ class Pipeline:
 
     def _process(self, records: list[Record]) -> None:
         try:
-            table = self.enricher.table(records)
+            table = self.worker.table(records) if self.worker is not None else self.enricher.table(records)
         except Exception:
             # One bad record must not cost the others: retry one by one, skip what fails.
             for record in records:
@@ -195,9 +211,9 @@ class Pipeline:
                     table = self.enricher.table([record])
                 except Exception:
                     log.exception("could not process %d spans of project %s (seq %d); skipped",
-                                  len(record.raws), record.project_id, record.seq)
-                    self.metrics.inc("lynex_processor_failed_total", len(record.raws))
-                    self.buffer.release(len(record.raws))
+                                  record.count, record.project_id, record.seq)
+                    self.metrics.inc("lynex_processor_failed_total", record.count)
+                    self.buffer.release(record.count)
                     self.visible_seq = record.last_seq
                     continue
                 self._publish(table, record.last_seq)

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 
-from lynex.ingest.decode import JSON, to_epoch_us
+from lynex.ingest.decode import BATCH_SUFFIX, JSON, to_epoch_us
 from lynex.ingest.enrich import errors, text, tokens
 from lynex.ingest.enrich.cost import PriceTable, compute_cost
 from lynex.ingest.wal import Record
@@ -41,7 +41,12 @@ class RawSpan(Span, omit_defaults=True):
     metadata: msgspec.Raw = msgspec.Raw()
 
 
+class RawBatch(msgspec.Struct):
+    spans: list[RawSpan]
+
+
 _decoders = {JSON: msgspec.json.Decoder(RawSpan), "msgpack": msgspec.msgpack.Decoder(RawSpan)}
+_batch_decoders = {JSON: msgspec.json.Decoder(RawBatch), "msgpack": msgspec.msgpack.Decoder(RawBatch)}
 
 
 def _payload_json(raw: msgspec.Raw, fmt: str) -> bytes | None:
@@ -72,17 +77,21 @@ class Enricher:
         cols: dict[str, list] = {name: [] for name in COLUMN_NAMES}
         append = {name: cols[name].append for name in COLUMN_NAMES}
         for record in records:
-            decoder = _decoders[record.fmt]
-            for offset, raw in enumerate(record.raws):
-                span = decoder.decode(raw)
-                self._row(span, record, record.seq + offset, len(raw), append)
+            fmt = record.span_fmt
+            if record.fmt.endswith(BATCH_SUFFIX):
+                spans = _batch_decoders[fmt].decode(record.raws[0]).spans
+            else:
+                decoder = _decoders[fmt]
+                spans = [decoder.decode(raw) for raw in record.raws]
+            for offset, span in enumerate(spans):
+                self._row(span, fmt, record, record.seq + offset, append)
         arrays = [
             _binary_as_string(cols[name]) if name in _PAYLOADS else pa.array(cols[name], type=field.type)
             for name, field in zip(COLUMN_NAMES, ARROW_SCHEMA)
         ]
         return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
-    def _row(self, span: RawSpan, record: Record, seq: int, raw_len: int, add) -> None:
+    def _row(self, span: RawSpan, fmt: str, record: Record, seq: int, add) -> None:
         flags: list[str] = []
         start = to_epoch_us(span.start_time)
         end = to_epoch_us(span.end_time)
@@ -98,10 +107,10 @@ class Enricher:
         if end is None and latency is not None:
             end = start + int(latency * 1000)
 
-        fmt = record.fmt
         inp, out = _payload_json(span.input, fmt), _payload_json(span.output, fmt)
         meta, params = _payload_json(span.metadata, fmt), _payload_json(span.model_parameters, fmt)
-        if raw_len > self.max_text_bytes:  # only then can a single string be over the limit
+        limit = self.max_text_bytes
+        if (inp and len(inp) > limit) or (out and len(out) > limit) or (meta and len(meta) > limit):
             cut_any = False
             fixed = []
             for payload in (inp, out, meta):

@@ -24,6 +24,8 @@ from typing import Callable
 
 import msgspec
 
+from lynex.ingest.decode import BATCH_SUFFIX, split_body
+
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("<II")
@@ -31,17 +33,32 @@ SEGMENT_BYTES = 64 * 1024 * 1024
 
 
 class Record(msgspec.Struct, array_like=True):
-    """One acknowledged ingest request: spans seq..seq+len(raws)-1 of one project."""
+    """One acknowledged ingest request: spans seq..seq+count-1 of one project.
+
+    ``raws`` holds one encoded span each, or, when ``fmt`` ends in ``-batch``, the whole
+    request body (``{"spans": [...]}``) as its single element.
+    """
 
     project_id: str
     seq: int
     received_us: int
     fmt: str
     raws: list[bytes]
+    count: int
 
     @property
     def last_seq(self) -> int:
-        return self.seq + len(self.raws) - 1
+        return self.seq + self.count - 1
+
+    @property
+    def span_fmt(self) -> str:
+        return self.fmt.removesuffix(BATCH_SUFFIX)
+
+    def span_raws(self) -> list[bytes]:
+        """One encoded span per element, whatever the record's layout."""
+        if self.fmt.endswith(BATCH_SUFFIX):
+            return split_body(self.span_fmt, self.raws[0])
+        return self.raws
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -111,9 +128,9 @@ class WriteAheadLog:
                 max_seq = max(max_seq, record.last_seq)
                 if record.last_seq > applied_seq:
                     if record.seq <= applied_seq:  # partly applied: keep only the rest
-                        skip = applied_seq - record.seq + 1
+                        rest = record.span_raws()[applied_seq - record.seq + 1:]
                         record = Record(record.project_id, applied_seq + 1, record.received_us,
-                                        record.fmt, record.raws[skip:])
+                                        record.span_fmt, rest, len(rest))
                     replay.append(record)
         self._next_seq = max_seq + 1
         self._open_segment(self._next_seq)
@@ -151,15 +168,15 @@ class WriteAheadLog:
             self._fd = None
 
     # -- writing --------------------------------------------------------------------------
-    def append(self, project_id: str, received_us: int, fmt: str, raws: list[bytes]) -> Future:
-        """Queue one record; the Future resolves to it when durable (or fails with OSError)."""
+    def append(self, project_id: str, received_us: int, fmt: str, raws: list[bytes], count: int) -> Future:
+        """Queue one record of ``count`` spans; the Future resolves to it when durable (or fails)."""
         future: Future = Future()
         with self._lock:
             if self._stopping:
                 future.set_exception(RuntimeError("ingest log is shutting down"))
                 return future
-            record = Record(project_id, self._next_seq, received_us, fmt, raws)
-            self._next_seq += len(raws)
+            record = Record(project_id, self._next_seq, received_us, fmt, raws, count)
+            self._next_seq += count
             self._pending.append((record, future))
             self._lock.notify()
         return future

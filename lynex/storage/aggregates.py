@@ -147,3 +147,24 @@ def trace_outline(queries: SpanQueries, project_id: str, trace_id: str, limit: i
     """The spans of a trace without payloads, oldest first: enough for the tree and waterfall."""
     return queries._run("WHERE trace_id = ? ORDER BY start_time, seq LIMIT ?", [trace_id, limit],
                         OUTLINE_COLUMNS, project_id)
+
+
+def new_rows(table, project_id: str, flt: SpanFilter, limit: int = 200) -> list[dict]:
+    """Rows of a freshly processed Arrow table that match ``flt`` (live tail), newest first.
+
+    Runs the very clauses of ``SpanFilter.where`` over the table in a private in-memory DuckDB,
+    so the live tail and the timeline can never disagree about what matches.
+    """
+    import duckdb  # local: only the live tail needs a private connection
+
+    clauses, params = flt.where()
+    con = duckdb.connect(config={"autoinstall_known_extensions": "false"})
+    try:
+        con.register("_new", table)
+        result = con.execute(
+            f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM _new WHERE {' AND '.join(['project_id = ?'] + clauses)}"
+            " ORDER BY start_time DESC, seq DESC LIMIT ?", [project_id] + params + [limit])
+        names = [d[0] for d in result.description]
+        return [dict(zip(names, row)) for row in result.fetchall()]
+    finally:
+        con.close()

@@ -143,6 +143,19 @@ class MetaStore:
             raise NotFound(f"no project with id or name '{ref}'")
         return Project(*row)
 
+    def rename_project(self, project_id: str, name: str) -> Project:
+        """Rename a project (same name rules as create; the id, and so every key and span, stays)."""
+        name = name.strip()
+        if not _NAME_RX.match(name):
+            raise MetaError(f"name: '{name}' must be 1-63 letters, digits, spaces, '_', '.' or '-'")
+        try:
+            cur = self._con().execute("UPDATE projects SET name = ? WHERE id = ?", (name, project_id))
+        except sqlite3.IntegrityError:
+            raise MetaError(f"name: a project named '{name}' already exists") from None
+        if cur.rowcount == 0:
+            raise NotFound(f"no project with id '{project_id}'")
+        return self.project(project_id)
+
     # -- API keys -------------------------------------------------------------------------
     def create_key(self, project_id: str, name: str = "default",
                    scopes: tuple[str, ...] = ("ingest", "read")) -> tuple[ApiKey, str]:
