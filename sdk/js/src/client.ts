@@ -171,6 +171,7 @@ export class Client implements SpanSink {
         parent_id: wire.parent_id !== undefined ? wire.parent_id : parent?.id ?? null,
         kind: this.checkKind(wire.kind, 'llm'),
       };
+      if (span.error && span.status === undefined) span.status = 'error';
       if (span.start_time === undefined && span.end_time === undefined) {
         span.end_time = new Date(now).toISOString();
         span.start_time = new Date(now - (typeof span.latency_ms === 'number' ? span.latency_ms : 0)).toISOString();

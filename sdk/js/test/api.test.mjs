@@ -60,6 +60,18 @@ test('log sends one complete span with wire field names and the bearer key', asy
   await lynex.shutdown();
 });
 
+test('log with an error marks the span failed', async () => {
+  setup();
+  lynex.log({ name: 'failed', error: new Error('timeout'), startTime: new Date(0), endTime: 5 });
+  await lynex.flush();
+  const s = byName('failed');
+  assert.equal(s.status, 'error');
+  assert.deepEqual(s.error, { type: 'Error', message: 'timeout' });
+  assert.equal(s.start_time, '1970-01-01T00:00:00.000Z');
+  assert.equal(s.end_time, 5);
+  await lynex.shutdown();
+});
+
 test('what log records is a snapshot: later mutation of the input does not change it', async () => {
   setup();
   const messages = [{ role: 'user', content: 'q1' }];
