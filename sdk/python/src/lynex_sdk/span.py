@@ -36,6 +36,10 @@ class Span:
 
     __slots__ = ("id", "trace_id", "parent_id", "name", "kind", "sampled", "recording", "start_time",
                  "_t0", "_fields", "_attrs", "_token", "_ended", "_capture_content", "_max_chars")
+    id: str
+    trace_id: str
+    parent_id: Optional[str]
+    sampled: bool
 
     def __init__(self, name: str = "span", kind: str = "custom", *, parent: "Optional[Span]" = None,
                  trace_id: Optional[str] = None, parent_id: Optional[str] = None,

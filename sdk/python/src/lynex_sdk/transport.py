@@ -330,7 +330,7 @@ class Transport:
         warn_once(f"http{status}", f"lynex_sdk: the server refused spans with HTTP {status}. {hint}".strip())
 
     def _backoff(self, attempt: int) -> float:
-        cap = min(self._cfg.retry_backoff_max, self._cfg.retry_backoff_base * (2 ** min(attempt, 30)))
+        cap = min(self._cfg.retry_backoff_max, self._cfg.retry_backoff_base * (2.0 ** min(attempt, 30)))
         return cap / 2 + self._rng.uniform(0, cap / 2)  # "equal jitter"
 
     def _post(self, batch: List[bytes]) -> Tuple[Optional[int], Optional[float], bytes]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from typing import Any, Callable, Dict, Mapping, Optional, Protocol
+from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Protocol
 
 from .._errors import guard, report_internal_error
 from ..client import get_client
@@ -39,7 +39,7 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
     return getattr(obj, key, default)
 
 
-def model_parameters(kwargs: Mapping[str, Any], exclude: frozenset) -> Dict[str, Any]:
+def model_parameters(kwargs: Mapping[str, Any], exclude: FrozenSet[str]) -> Dict[str, Any]:
     """Request arguments other than content, model and transport options; SDK sentinels skipped."""
     return {k: v for k, v in kwargs.items()
             if k not in exclude and k not in NON_PARAMETERS and type(v).__name__ not in ("NotGiven", "Omit")}

@@ -129,7 +129,7 @@ class ChatStreamAccumulator:
         fields: Dict[str, Any] = {"output": message, "usage": self.usage}
         if self.model:
             fields["model"] = self.model
-        meta = {"finish_reason": self.finish_reason, "response_id": self.response_id, "stream": True}
+        meta: Dict[str, Any] = {"finish_reason": self.finish_reason, "response_id": self.response_id, "stream": True}
         fields["metadata"] = {k: v for k, v in meta.items() if v is not None}
         return fields
 
@@ -201,7 +201,7 @@ class ResponsesStreamAccumulator:
         return False
 
     def result(self) -> Dict[str, Any]:
-        fields = dict(self.final) if self.final else {
+        fields: Dict[str, Any] = dict(self.final) if self.final else {
             "output": {"role": "assistant", "content": "".join(self.text) if self.text else None}}
         fields["metadata"] = {**fields.get("metadata", {}), "stream": True}
         if self.error:
