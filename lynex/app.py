@@ -22,7 +22,7 @@ from lynex.scheduler import Scheduler
 from lynex.storage.hot import HotStore
 from lynex.storage.meta import MetaStore
 from lynex.storage.query import SpanQueries
-from lynex.web.routes import ingest, ops, otlp, read
+from lynex.web.routes import ingest, ops, otlp, read, ui
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,9 @@ def create_app(config: Config) -> Litestar:
     """Build the whole application for ``config``; parts start in the lifespan."""
     services = Services(config=config, metrics=Metrics())
     return Litestar(
-        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *read.ROUTES, *ops.ROUTES],
-        lifespan=[_lifespan],
-        state=State({"services": services}),
+        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *read.ROUTES, *ops.ROUTES, *ui.router()],
+        lifespan=[_lifespan, ui.lifespan],  # the dashboard's live tail attaches to the running pipeline
+        state=State({"services": services, "ui": ui.UiState.build()}),
         openapi_config=None,
         request_max_body_size=config.max_body_bytes,
         logging_config=None,

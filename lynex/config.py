@@ -30,8 +30,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", int, 8600, "Port of the HTTP server (UI, ingest and read API)."),
     Setting("otlp_port", int, 0, "Optional second port serving the same app for OTLP exporters' defaults "
             "(4318); 0 = off."),
-    Setting("otlp_port", int, 0, "Optional second port serving the same app for OTLP exporters' defaults "
-            "(4318); 0 = off."),
     Setting("data_dir", str, "~/.lynex", "Directory holding meta.sqlite, hot.duckdb and the ingest log."),
     Setting("demo", bool, False, "Fill a 'demo' project with 14 days of realistic traffic on start."),
     Setting("max_body_bytes", int, 10 * MiB, "Largest accepted request body, as sent (compressed)."),
@@ -60,7 +58,6 @@ class Config:
 
     host: str = "127.0.0.1"
     port: int = 8600
-    otlp_port: int = 0
     otlp_port: int = 0
     data_dir: Path = Path("~/.lynex")
     demo: bool = False
@@ -178,8 +175,6 @@ def load_config(
 def _validate(config: Config) -> None:
     if not 0 < config.port < 65536:
         raise ConfigError(f"port must be between 1 and 65535, got {config.port}")
-    if not 0 <= config.otlp_port < 65536 or config.otlp_port == config.port:
-        raise ConfigError(f"otlp_port must be 0 (off) or a port other than {config.port}, got {config.otlp_port}")
     if not 0 <= config.otlp_port < 65536 or config.otlp_port == config.port:
         raise ConfigError(f"otlp_port must be 0 (off) or a port other than {config.port}, got {config.otlp_port}")
     for name in ("max_body_bytes", "max_decompressed_bytes", "max_batch_spans", "max_text_bytes",

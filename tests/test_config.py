@@ -52,3 +52,15 @@ def test_settings_table_matches_config_defaults():
         expected = fields[setting.name]
         assert str(expected) == str(setting.default), setting.name
     assert set(fields) == {s.name for s in SETTINGS}
+
+
+def test_readme_configuration_table_is_current():
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from lynex.cli import app
+
+    table = CliRunner().invoke(app, ["settings", "--markdown"]).output.strip()
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert table in readme, "README configuration table is stale: paste `lynex settings --markdown`"
