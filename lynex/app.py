@@ -22,7 +22,7 @@ from lynex.scheduler import Scheduler
 from lynex.storage.hot import HotStore
 from lynex.storage.meta import MetaStore
 from lynex.storage.query import SpanQueries
-from lynex.web.routes import ingest, ops, otlp, read, ui
+from lynex.web.routes import ingest, langfuse, ops, otlp, read, ui
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def create_app(config: Config) -> Litestar:
     """Build the whole application for ``config``; parts start in the lifespan."""
     services = Services(config=config, metrics=Metrics())
     return Litestar(
-        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *read.ROUTES, *ops.ROUTES, *ui.router()],
+        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *langfuse.ROUTES, *read.ROUTES, *ops.ROUTES, *ui.router()],
         lifespan=[_lifespan, ui.lifespan],  # the dashboard's live tail attaches to the running pipeline
         state=State({"services": services, "ui": ui.UiState.build()}),
         openapi_config=None,
