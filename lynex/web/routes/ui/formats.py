@@ -60,6 +60,13 @@ def timestamp(value: dt.datetime | None) -> Markup:
         iso(value), value.strftime("%Y-%m-%d %H:%M:%S") + " UTC")
 
 
+def epoch(value: float | None) -> dt.datetime | None:
+    """Epoch seconds (metadata timestamps) → naive UTC."""
+    if value is None:
+        return None
+    return dt.datetime.fromtimestamp(float(value), dt.timezone.utc).replace(tzinfo=None)
+
+
 def flagged(flags, name: str) -> bool:
     return bool(flags) and name in flags
 
@@ -71,5 +78,5 @@ def truncate(text: str | None, limit: int = 140) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-FILTERS = {"ms": ms, "usd": usd, "count": count, "pct": pct, "iso": iso, "timestamp": timestamp,
+FILTERS = {"ms": ms, "usd": usd, "count": count, "pct": pct, "iso": iso, "epoch": epoch, "timestamp": timestamp,
            "flagged": flagged, "truncate_text": truncate, "e": escape}

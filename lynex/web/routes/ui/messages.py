@@ -46,7 +46,7 @@ def parse_json(text: str | None) -> Any:
 
 
 def pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
 
 
 def _is_message(value: Any) -> bool:

@@ -34,7 +34,7 @@ def overview_page(request: Request, project_id: str) -> Response:
     base = f"/p/{project.id}"
     return page(request, "overview.html", session=session, project=project, nav="overview", view=view, ov=ov,
                 ranges=list(RANGES), chart=ov.chart_data(), base=base,
-                spans_url=view.url(base + "/spans"))
+                spans_url=view.url(base + "/spans", range=view.range))
 
 
 ROUTES = [project_home, overview_page]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from litestar import Request, Response, get
 
 from lynex.errors import NotFound
 from lynex.storage import aggregates
 from lynex.storage.query import JSON_COLUMNS
+from lynex.web.routes.ui.formats import iso
 from lynex.web.routes.ui.messages import parse_json, pretty, to_messages
 from lynex.web.routes.ui.tracetree import Outline
 from lynex.web.routes.ui.web import is_partial, page, require_session, services
@@ -18,7 +21,8 @@ CHILD_PAGE = 100
 def span_context(row: dict) -> dict:
     """What span.html needs: messages (or JSON), pretty payloads, the raw span as JSON."""
     values = {c: parse_json(row.get(c)) for c in JSON_COLUMNS}
-    raw = {k: (values[k] if k in values else v) for k, v in row.items() if k not in ("project_id",)}
+    raw = {k: (values[k] if k in values else iso(v) if isinstance(v, dt.datetime) else v)
+           for k, v in row.items() if k != "project_id"}
     return {
         "span": row,
         "input_messages": to_messages(values["input"], "user"),
