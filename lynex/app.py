@@ -19,10 +19,11 @@ from lynex.ingest.pipeline import Pipeline, PipelineSettings
 from lynex.ingest.processor import Enricher
 from lynex.metrics import Metrics
 from lynex.scheduler import Scheduler
+from lynex.storage.compact import Compactor
 from lynex.storage.hot import HotStore
 from lynex.storage.meta import MetaStore
 from lynex.storage.query import SpanQueries
-from lynex.web.routes import ingest, langfuse, ops, otlp, read, ui
+from lynex.web.routes import admin, ingest, langfuse, ops, otlp, read, ui
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Services:
     hot: HotStore | None = None
     pipeline: Pipeline | None = None
     queries: SpanQueries | None = None
+    compactor: Compactor | None = None
     scheduler: Scheduler | None = None
     ready: bool = False
     notices: list[str] = field(default_factory=list)
@@ -71,6 +73,9 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
             services.metrics,
         ))
         services.queries = SpanQueries(services.hot, services.pipeline.memtable)
+        services.compactor = Compactor(services.hot, config.parquet_dir, services.pipeline.run_on_writer,
+                                       config.compaction_grace_minutes)
+        services.compactor.sweep_orphans()
         services.scheduler = stack.enter_context(Scheduler(services))
         token = services.meta.ensure_setup_token()
         if token:
@@ -95,7 +100,7 @@ def create_app(config: Config) -> Litestar:
     """Build the whole application for ``config``; parts start in the lifespan."""
     services = Services(config=config, metrics=Metrics())
     return Litestar(
-        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *langfuse.ROUTES, *read.ROUTES, *ops.ROUTES, *ui.router()],
+        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *langfuse.ROUTES, *read.ROUTES, *admin.ROUTES, *ops.ROUTES, *ui.router()],
         lifespan=[_lifespan, ui.lifespan],  # the dashboard's live tail attaches to the running pipeline
         state=State({"services": services, "ui": ui.UiState.build()}),
         openapi_config=None,

@@ -77,6 +77,23 @@ def settings(markdown: bool = typer.Option(False, "--markdown", help="Print the 
 
 
 @app.command()
+def compact(data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile,
+            as_json: bool = AsJson) -> None:
+    """Move closed day-partitions from the hot store to Parquet now (the server does it on a schedule)."""
+    from lynex.maintenance import compact as run
+    results = run(_config(data_dir=data_dir, config_file=config_file))
+    rows = sum(r.rows for r in results)
+    if as_json:
+        typer.echo(json.dumps([{"project_id": r.project_id, "day": r.day.isoformat(), "rows": r.rows,
+                                "bytes": r.bytes, "seconds": r.seconds} for r in results]))
+    else:
+        for r in results:
+            typer.echo(f"{r.project_id} {r.day}: {r.rows} rows → {r.bytes / max(r.rows, 1):.0f} B/span, "
+                       f"{r.rows / max(r.seconds, 1e-9):,.0f} spans/s")
+        typer.echo(f"compacted {len(results)} partition(s), {rows} rows")
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(f"lynex {__version__}")

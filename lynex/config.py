@@ -46,6 +46,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Enrich spans in a separate process (uses a second core); off = in the server process."),
     Setting("dedup_window", int, 1_000_000, "How many recent span ids are remembered to drop SDK retries."),
     Setting("prices_file", str, "", "Optional TOML/JSON price table merged over the built-in one."),
+    Setting("compaction_interval_minutes", float, 10.0,
+            "How often closed day-partitions move from DuckDB to Parquet (0 = only on demand)."),
+    Setting("compaction_grace_minutes", float, 60.0,
+            "How long after a UTC day ends before it counts as closed (room for late spans)."),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
 )
 
@@ -73,6 +77,8 @@ class Config:
     processor_process: bool = True
     dedup_window: int = 1_000_000
     prices_file: str = ""
+    compaction_interval_minutes: float = 10.0
+    compaction_grace_minutes: float = 60.0
     log_level: str = "info"
 
     @property
@@ -86,6 +92,10 @@ class Config:
     @property
     def wal_dir(self) -> Path:
         return self.data_dir / "wal"
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.data_dir / "parquet"
 
     @property
     def ui_url(self) -> str:

@@ -40,6 +40,9 @@ class Scheduler:
         pipeline = self.services.pipeline
         # The ingest log is trimmed after each flush too; this catches idle periods.
         self.add_interval(lambda: pipeline.wal.checkpoint(pipeline.applied_seq), 30, "wal-checkpoint")
+        minutes = self.services.config.compaction_interval_minutes
+        if minutes > 0:
+            self.add_interval(self.services.compactor.run, minutes * 60, "compaction")
         self._scheduler.start()
         return self
 

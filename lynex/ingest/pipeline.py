@@ -11,6 +11,7 @@ import asyncio
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable
 
@@ -70,6 +71,8 @@ class Pipeline:
         self.worker = (ProcessorWorker(settings.prices_file, settings.max_text_bytes)
                        if settings.processor_process else None)
         self.listeners: list[Callable[[pa.Table], None]] = []  # live tail, realtime detectors
+        self._writer_jobs: list[tuple[Callable, Future]] = []
+        self._writer_jobs_lock = threading.Lock()
         self._stop = threading.Event()
         self._processor_done = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -230,15 +233,37 @@ class Pipeline:
                 log.exception("ingest listener %r failed", listener)
 
     # -- store writer thread ----------------------------------------------------------------
+    def run_on_writer(self, fn: Callable, timeout: float = 600.0):
+        """Run ``fn(con)`` on the DuckDB writer thread (the only writer) and return its result."""
+        if not any(t.is_alive() for t in self._threads):
+            with self.hot.writing():  # not serving (CLI, tests): the caller is the only writer
+                return fn(self.hot.con)
+        future: Future = Future()
+        with self._writer_jobs_lock:
+            self._writer_jobs.append((fn, future))
+        return future.result(timeout=timeout)
+
+    def _run_writer_jobs(self) -> None:
+        with self._writer_jobs_lock:
+            jobs, self._writer_jobs = self._writer_jobs, []
+        for fn, future in jobs:
+            try:
+                with self.hot.writing():
+                    future.set_result(fn(self.hot.con))
+            except BaseException as exc:
+                future.set_exception(exc)
+
     def _write_loop(self) -> None:
         interval = self.settings.flush_interval_s
         while True:
+            self._run_writer_jobs()
             draining = self._processor_done.is_set()
             due = self.memtable.rows >= self.settings.flush_max_rows or self.memtable.oldest_age() >= interval
             if self.memtable.rows and (due or draining):
                 self._flush()
                 continue
             if draining:
+                self._run_writer_jobs()
                 break
             time.sleep(0.02)
 

@@ -28,7 +28,7 @@ class HotStore:
         if memory_limit:
             config["memory_limit"] = memory_limit
         self.con = duckdb.connect(str(path), config=config)
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()
         self._migrate()
 
     def _migrate(self) -> None:
@@ -48,6 +48,10 @@ class HotStore:
     def applied_seq(self) -> int:
         """Highest ingest sequence number whose span is committed here."""
         return self.con.execute("SELECT applied_seq FROM ingest_state WHERE k = 'wal'").fetchone()[0]
+
+    def writing(self) -> threading.Lock:
+        """Held around every write: the writer thread and offline tools never interleave."""
+        return self._write_lock
 
     def insert(self, table: pa.Table, applied_seq: int) -> None:
         """Append rows and move the replay watermark in one transaction."""

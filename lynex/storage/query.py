@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import msgspec
 
 from lynex.ingest.memtable import Memtable
@@ -130,25 +131,58 @@ class SpanQueries:
         self.memtable = memtable
 
     def _run(self, sql_tail: str, params: list[Any], columns: tuple[str, ...] = COLUMN_NAMES,
-             project_id: str | None = None) -> list[dict]:
-        """Run ``SELECT cols FROM src <sql_tail>`` where src = DuckDB rows ∪ uncommitted rows."""
+             project_id: str | None = None, since: dt.datetime | None = None,
+             until: dt.datetime | None = None) -> list[dict]:
+        """Run ``SELECT cols FROM src <sql_tail>``; src = hot rows ∪ uncommitted rows ∪ Parquet parts.
+
+        ``since``/``until`` only prune which parts are read; filter rows in ``sql_tail``.
+        """
+        for attempt in (1, 2):
+            try:
+                return self._run_once(sql_tail, params, columns, project_id, since, until)
+            except duckdb.IOException:
+                if attempt == 2:  # a part removed by retention between snapshot and read: once more
+                    raise
+
+    def _run_once(self, sql_tail, params, columns, project_id, since, until) -> list[dict]:
         mem = self.memtable.snapshot()  # before the DuckDB snapshot: see memtable.py
         cur = self.hot.cursor()
         try:
+            cur.execute("BEGIN TRANSACTION")  # manifest and hot rows from one snapshot
+            parts = self.parts(cur, project_id, since, until)
             cur.register("_mem", mem)
             cols = ", ".join(COLUMN_NAMES)
             scope = "WHERE project_id = ?" if project_id is not None else "WHERE true"
-            sql = (
-                f"WITH src AS (SELECT {cols} FROM spans {scope} UNION ALL SELECT {cols} FROM _mem {scope}"
-                f" AND seq > (SELECT applied_seq FROM ingest_state WHERE k = 'wal'))"
-                f" SELECT {', '.join(columns)} FROM src {sql_tail}"
-            )
-            scope_params = [project_id, project_id] if project_id is not None else []
-            result = cur.execute(sql, scope_params + params)
+            scoped = [project_id] if project_id is not None else []
+            branches = [f"SELECT {cols} FROM spans {scope}",
+                        f"SELECT {cols} FROM _mem {scope} AND seq > (SELECT applied_seq FROM ingest_state WHERE k = 'wal')"]
+            branch_params = scoped + scoped
+            if parts:
+                branches.append(f"SELECT {cols} FROM read_parquet(?, union_by_name = true) {scope}")
+                branch_params += [parts] + scoped
+            sql = f"WITH src AS ({' UNION ALL '.join(branches)}) SELECT {', '.join(columns)} FROM src {sql_tail}"
+            result = cur.execute(sql, branch_params + params)
             names = [d[0] for d in result.description]
-            return [dict(zip(names, row)) for row in result.fetchall()]
+            rows = [dict(zip(names, row)) for row in result.fetchall()]
+            cur.execute("COMMIT")
+            return rows
         finally:
             cur.close()
+
+    def parts(self, cur, project_id: str | None, since: dt.datetime | None, until: dt.datetime | None) -> list[str]:
+        """Local paths of the Parquet parts that can hold rows of the project in [since, until)."""
+        clauses, args = ["tier = 'local'"], []
+        if project_id is not None:
+            clauses.append("project_id = ?")
+            args.append(project_id)
+        if since is not None:
+            clauses.append("day >= ?")
+            args.append(since.date())
+        if until is not None:
+            clauses.append("day <= ?")
+            args.append(until.date())
+        rows = cur.execute(f"SELECT path FROM parquet_files WHERE {' AND '.join(clauses)} ORDER BY path", args)
+        return [row[0] for row in rows.fetchall()]
 
     def list_spans(self, project_id: str, flt: SpanFilter, limit: int = 50,
                    cursor: str | None = None, columns: tuple[str, ...] = COLUMN_NAMES) -> Page:
@@ -164,7 +198,7 @@ class SpanQueries:
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         wanted = tuple(dict.fromkeys(columns + ("start_time", "seq")))
         rows = self._run(f"{where} ORDER BY start_time DESC, seq DESC LIMIT ?", params + [limit + 1],
-                         wanted, project_id)
+                         wanted, project_id, flt.since, flt.until)
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]

@@ -56,7 +56,7 @@ ARROW_SCHEMA = pa.schema([pa.field(name, arrow_type) for name, _, arrow_type in 
 # Columns the list view needs: everything but the (possibly large) payloads.
 SUMMARY_COLUMNS = tuple(c for c in COLUMN_NAMES if c not in ("input", "output", "model_parameters"))
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -65,5 +65,16 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE TABLE IF NOT EXISTS ingest_state (k VARCHAR PRIMARY KEY, applied_seq BIGINT NOT NULL)",
         "INSERT INTO ingest_state VALUES ('wal', 0) ON CONFLICT DO NOTHING",
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    ],
+    2: [
+        # The manifest of compacted Parquet parts: queries read exactly the parts listed here,
+        # in the same snapshot as the hot rows (see compact.py for why that makes moves atomic).
+        """CREATE TABLE IF NOT EXISTS parquet_files (
+               path VARCHAR PRIMARY KEY, project_id VARCHAR NOT NULL, day DATE NOT NULL,
+               max_seq BIGINT NOT NULL, rows BIGINT NOT NULL, bytes BIGINT NOT NULL,
+               min_time TIMESTAMP, max_time TIMESTAMP,
+               tier VARCHAR NOT NULL,        -- 'local' or 'cold'
+               location VARCHAR,             -- cold storage location name, when tier = 'cold'
+               created_at TIMESTAMP)""",
     ],
 }
