@@ -237,7 +237,10 @@ def convert_batch(events: list[Any], is_stored: Callable[[str], bool] = lambda _
         out.spans.append(patch_span(entity, span) if stored else span)
         out.sources.append(entity.events)
     for body, event_id, timestamp in scores:
-        out.spans.append(score_span(body, event_id, timestamp))
+        span = score_span(body, event_id, timestamp)
+        trace = traces.get(body.get("traceId")) or {}
+        span.update({k: trace[s] for k, s in (("session_id", "sessionId"), ("user_id", "userId")) if trace.get(s)})
+        out.spans.append(span)
         out.sources.append([event_id])
     out.spans = [{k: v for k, v in span.items() if v is not None} for span in out.spans]
     return out

@@ -94,7 +94,7 @@ class Resource:
 
 
 def _ms(nanos: int) -> float | None:
-    return nanos / 1e6 if nanos else None
+    return round(nanos / 1e6, 3) if nanos else None  # µs precision, as stored
 
 
 def _error_from(events: list[tuple[str, dict]], status_message: str, attrs: dict) -> dict[str, str]:

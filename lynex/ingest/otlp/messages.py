@@ -53,10 +53,10 @@ def indexed(flat: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
 
 
 def tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
-    call: dict[str, Any] = {"type": "function", "function": {"name": name, "arguments": json_text(arguments)
-                                                               if arguments is not None else ""}}
-    if call_id is not None:
-        call["id"] = call_id
+    """One tool call in OpenAI's shape (arguments as JSON text)."""
+    call: dict[str, Any] = {"id": call_id} if call_id is not None else {}
+    call["type"] = "function"
+    call["function"] = {"name": name, "arguments": json_text(arguments) if arguments is not None else ""}
     return call
 
 
