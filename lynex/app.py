@@ -19,10 +19,12 @@ from lynex.ingest.pipeline import Pipeline, PipelineSettings
 from lynex.ingest.processor import Enricher
 from lynex.metrics import Metrics
 from lynex.scheduler import Scheduler
+from lynex.storage.cold import ColdTier
 from lynex.storage.compact import Compactor
 from lynex.storage.hot import HotStore
 from lynex.storage.meta import MetaStore
 from lynex.storage.query import SpanQueries
+from lynex.storage.retention import Retention, StoragePolicy
 from lynex.web.routes import admin, ingest, langfuse, ops, otlp, read, ui
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class Services:
     pipeline: Pipeline | None = None
     queries: SpanQueries | None = None
     compactor: Compactor | None = None
+    cold: ColdTier | None = None
+    retention: Retention | None = None
     scheduler: Scheduler | None = None
     ready: bool = False
     notices: list[str] = field(default_factory=list)
@@ -72,10 +76,14 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
             ),
             services.metrics,
         ))
-        services.queries = SpanQueries(services.hot, services.pipeline.memtable)
+        services.cold = ColdTier(config.cold_locations, config.cold_cache_dir, config.cold_cache_bytes)
+        services.queries = SpanQueries(services.hot, services.pipeline.memtable, services.cold)
         services.compactor = Compactor(services.hot, config.parquet_dir, services.pipeline.run_on_writer,
                                        config.compaction_grace_minutes)
         services.compactor.sweep_orphans()
+        services.retention = Retention(
+            services.hot, services.meta, services.cold, config.parquet_dir, services.pipeline.run_on_writer,
+            StoragePolicy(config.local_days, config.keep_days, config.cold_location))
         services.scheduler = stack.enter_context(Scheduler(services))
         token = services.meta.ensure_setup_token()
         if token:

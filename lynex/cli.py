@@ -94,6 +94,38 @@ def compact(data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = Co
 
 
 @app.command()
+def gc(data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile) -> None:
+    """Compact, move old partitions to cold storage and delete expired data now."""
+    from lynex.maintenance import gc as run
+    report = run(_config(data_dir=data_dir, config_file=config_file))
+    typer.echo(f"uploaded {report.uploaded} part(s) to cold storage, deleted {report.deleted_parts} part(s) "
+               f"and {report.deleted_hot_rows} hot row(s)")
+    for error in report.errors or []:
+        typer.echo(f"warning: {error}", err=True)
+
+
+@projects_app.command("storage")
+def projects_storage(project: str,
+                     local_days: Optional[int] = typer.Option(None, "--local-days"),
+                     keep_days: Optional[int] = typer.Option(None, "--keep-days"),
+                     location: Optional[str] = typer.Option(None, "--location", help="Cold location name; '' = none."),
+                     data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile) -> None:
+    """Show or set a project's storage policy (local days, keep days, cold location/region)."""
+    import dataclasses
+    from lynex.storage.retention import StoragePolicy, get_policy, set_policy
+    config = _config(data_dir=data_dir, config_file=config_file)
+    meta = _meta(data_dir, config_file)
+    pid = meta.project(project).id
+    policy = get_policy(meta, pid, StoragePolicy(config.local_days, config.keep_days, config.cold_location))
+    changes = {k: v for k, v in (("local_days", local_days), ("keep_days", keep_days), ("location", location))
+               if v is not None}
+    if changes:
+        policy = dataclasses.replace(policy, **changes)
+        set_policy(meta, pid, policy, {loc.name for loc in config.cold_locations})
+    typer.echo(json.dumps(dataclasses.asdict(policy)))
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(f"lynex {__version__}")

@@ -50,10 +50,34 @@ SETTINGS: tuple[Setting, ...] = (
             "How often closed day-partitions move from DuckDB to Parquet (0 = only on demand)."),
     Setting("compaction_grace_minutes", float, 60.0,
             "How long after a UTC day ends before it counts as closed (room for late spans)."),
+    Setting("local_days", int, 30, "Default days a project's data stays on local disk before moving to cold storage."),
+    Setting("keep_days", int, 365, "Default days a project's data is kept at all; older data is deleted everywhere."),
+    Setting("cold_location", str, "", "Default cold storage location for projects ([cold.<name>] in the config file)."),
+    Setting("cold_cache_bytes", int, 2 * 1024 * MiB, "Local cache for Parquet parts read back from cold storage."),
+    Setting("retention_interval_minutes", float, 60.0, "How often tiering and retention run (0 = only lynex gc)."),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclasses.dataclass(frozen=True)
+class ColdLocation:
+    """A named S3-compatible storage location (``[cold.<name>]`` in the config file).
+
+    Credentials may come from ``LYNEX_COLD_<NAME>_ACCESS_KEY`` / ``_SECRET_KEY`` instead of the file.
+    """
+
+    name: str
+    bucket: str
+    endpoint: str = ""  # e.g. http://127.0.0.1:9000; empty means AWS itself
+    prefix: str = "lynex"
+    region: str = "us-east-1"
+    access_key: str = ""
+    secret_key: str = dataclasses.field(default="", repr=False)
+    path_style: bool = True
+    # pyarrow's S3 client sends aws-chunked checksums some S3-compatible servers mishandle.
+    checksum_when_required: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +103,20 @@ class Config:
     prices_file: str = ""
     compaction_interval_minutes: float = 10.0
     compaction_grace_minutes: float = 60.0
+    local_days: int = 30
+    keep_days: int = 365
+    cold_location: str = ""
+    cold_cache_bytes: int = 2 * 1024 * MiB
+    retention_interval_minutes: float = 60.0
     log_level: str = "info"
+    cold_locations: tuple[ColdLocation, ...] = ()
+
+    def find_cold_location(self, name: str) -> ColdLocation:
+        for location in self.cold_locations:
+            if location.name == name:
+                return location
+        known = ", ".join(loc.name for loc in self.cold_locations) or "none configured"
+        raise ConfigError(f"no cold storage location named '{name}' ({known}); add [cold.{name}] to the config file")
 
     @property
     def meta_path(self) -> Path:
@@ -96,6 +133,10 @@ class Config:
     @property
     def parquet_dir(self) -> Path:
         return self.data_dir / "parquet"
+
+    @property
+    def cold_cache_dir(self) -> Path:
+        return self.data_dir / "cold-cache"
 
     @property
     def ui_url(self) -> str:
@@ -138,7 +179,8 @@ def _from_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist; pass an existing TOML file to --config")
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}")
-    section = raw.get("lynex", raw)
+    section = dict(raw.get("lynex", raw))
+    section.pop("cold", None)
     out = {}
     for key, value in section.items():
         name = key.replace("-", "_")
@@ -147,6 +189,38 @@ def _from_file(path: Path) -> dict[str, Any]:
             raise ConfigError(f"config file {path}: unknown setting '{key}'; known settings: {known}")
         out[name] = _coerce(_BY_NAME[name], value, f"config file {path}")
     return out
+
+
+_COLD_FIELDS = {f.name: f for f in dataclasses.fields(ColdLocation) if f.name != "name"}
+
+
+def _cold_locations(path: Path | None, environ: Mapping[str, str]) -> tuple[ColdLocation, ...]:
+    """``[cold.<name>]`` tables of the config file, credentials overridable from the environment."""
+    if path is None:
+        return ()
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    tables = raw.get("lynex", raw).get("cold", raw.get("cold", {}))
+    locations = []
+    for name, table in tables.items():
+        where = f"config file {path}: [cold.{name}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table with at least bucket = \"...\"")
+        unknown = set(table) - set(_COLD_FIELDS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(_COLD_FIELDS)}")
+        values = dict(table)
+        for key in ("access_key", "secret_key", "endpoint"):
+            env = f"LYNEX_COLD_{name.upper()}_{key.upper()}"
+            if env in environ:
+                values[key] = environ[env]
+        if not values.get("bucket"):
+            raise ConfigError(f"{where}: bucket is required")
+        for key, value in values.items():
+            expected = bool if _COLD_FIELDS[key].type in (bool, "bool") else str
+            if not isinstance(value, expected):
+                raise ConfigError(f"{where}: {key} must be a {expected.__name__}, got {value!r}")
+        locations.append(ColdLocation(name=name, **values))
+    return tuple(locations)
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -177,6 +251,7 @@ def load_config(
             raise ConfigError(f"unknown setting '{name}'")
         values[name] = _coerce(_BY_NAME[name], value, f"flag --{name.replace('_', '-')}")
     values["data_dir"] = Path(values.get("data_dir", "~/.lynex")).expanduser().resolve()
+    values["cold_locations"] = _cold_locations(Path(file_path).expanduser() if file_path else None, environ)
     config = Config(**values)
     _validate(config)
     return config
@@ -191,5 +266,9 @@ def _validate(config: Config) -> None:
                  "buffer_max_spans", "flush_max_rows", "dedup_window"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"setting '{name}' must be positive, got {getattr(config, name)}")
+    if config.cold_location:
+        config.find_cold_location(config.cold_location)  # raises with the list of configured ones
+    if config.keep_days < config.local_days:
+        raise ConfigError(f"keep_days ({config.keep_days}) must be at least local_days ({config.local_days})")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log_level must be one of debug, info, warning, error; got {config.log_level!r}")

@@ -11,8 +11,11 @@ from typing import Iterator
 
 from lynex.config import Config
 from lynex.datadir import DataDirLock
+from lynex.storage.cold import ColdTier
 from lynex.storage.compact import CompactResult, Compactor
 from lynex.storage.hot import HotStore
+from lynex.storage.meta import MetaStore
+from lynex.storage.retention import Retention, RetentionReport, StoragePolicy
 
 
 @contextlib.contextmanager
@@ -34,3 +37,18 @@ def compact(config: Config) -> list[CompactResult]:
     with offline_store(config) as (_, compactor):
         compactor.sweep_orphans()
         return compactor.run()
+
+
+def gc(config: Config) -> RetentionReport:
+    """Compact, then apply every project's tiering and retention policy now."""
+    with offline_store(config) as (hot, compactor):
+        compactor.sweep_orphans()
+        compactor.run()
+        meta = MetaStore(config.meta_path)
+        cold = ColdTier(config.cold_locations, config.cold_cache_dir, config.cold_cache_bytes)
+        retention = Retention(hot, meta, cold, config.parquet_dir, compactor.run_on_writer,
+                              StoragePolicy(config.local_days, config.keep_days, config.cold_location))
+        try:
+            return retention.run()
+        finally:
+            meta.close()

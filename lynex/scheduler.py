@@ -43,6 +43,9 @@ class Scheduler:
         minutes = self.services.config.compaction_interval_minutes
         if minutes > 0:
             self.add_interval(self.services.compactor.run, minutes * 60, "compaction")
+        minutes = self.services.config.retention_interval_minutes
+        if minutes > 0:
+            self.add_interval(self.services.retention.run, minutes * 60, "retention")
         self._scheduler.start()
         return self
 

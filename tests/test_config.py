@@ -51,7 +51,23 @@ def test_settings_table_matches_config_defaults():
     for setting in SETTINGS:
         expected = fields[setting.name]
         assert str(expected) == str(setting.default), setting.name
-    assert set(fields) == {s.name for s in SETTINGS}
+    assert set(fields) - {"cold_locations"} == {s.name for s in SETTINGS}
+
+
+def test_cold_locations_from_file_and_env(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[cold.eu]\nbucket = "lynex-eu"\nendpoint = "http://127.0.0.1:9000"\n'
+                   '[cold.us]\nbucket = "lynex-us"\nregion = "us-west-2"\npath_style = false\n')
+    config = load_config({}, cfg, environ={"LYNEX_COLD_EU_SECRET_KEY": "s3cr3t"})
+    eu, us = config.find_cold_location("eu"), config.find_cold_location("us")
+    assert (eu.bucket, eu.endpoint, eu.secret_key) == ("lynex-eu", "http://127.0.0.1:9000", "s3cr3t")
+    assert (us.region, us.path_style) == ("us-west-2", False)
+    assert "s3cr3t" not in repr(config)
+    with pytest.raises(ConfigError, match="no cold storage location named 'apac'"):
+        config.find_cold_location("apac")
+    cfg.write_text('[cold.eu]\nendpoint = "x"\n')
+    with pytest.raises(ConfigError, match=r"\[cold.eu\]: bucket is required"):
+        load_config({}, cfg, environ={})
 
 
 def test_readme_configuration_table_is_current():

@@ -17,6 +17,7 @@ import msgspec
 
 from lynex.ingest.memtable import Memtable
 from lynex.models import SPAN_KINDS
+from lynex.storage.cold import ColdError, ColdTier
 from lynex.storage.hot import HotStore
 from lynex.storage.schema import COLUMN_NAMES
 
@@ -126,9 +127,10 @@ class Page:
 class SpanQueries:
     """Read-side queries; safe to call from any thread."""
 
-    def __init__(self, hot: HotStore, memtable: Memtable):
+    def __init__(self, hot: HotStore, memtable: Memtable, cold: ColdTier | None = None):
         self.hot = hot
         self.memtable = memtable
+        self.cold = cold
 
     def _run(self, sql_tail: str, params: list[Any], columns: tuple[str, ...] = COLUMN_NAMES,
              project_id: str | None = None, since: dt.datetime | None = None,
@@ -170,8 +172,11 @@ class SpanQueries:
             cur.close()
 
     def parts(self, cur, project_id: str | None, since: dt.datetime | None, until: dt.datetime | None) -> list[str]:
-        """Local paths of the Parquet parts that can hold rows of the project in [since, until)."""
-        clauses, args = ["tier = 'local'"], []
+        """Local paths of the Parquet parts that can hold rows of the project in [since, until).
+
+        Cold parts are fetched into the bounded local cache first (ColdError if the store is down).
+        """
+        clauses, args = ["tier IN ('local', 'cold')"], []
         if project_id is not None:
             clauses.append("project_id = ?")
             args.append(project_id)
@@ -181,8 +186,16 @@ class SpanQueries:
         if until is not None:
             clauses.append("day <= ?")
             args.append(until.date())
-        rows = cur.execute(f"SELECT path FROM parquet_files WHERE {' AND '.join(clauses)} ORDER BY path", args)
-        return [row[0] for row in rows.fetchall()]
+        rows = cur.execute(f"SELECT path, tier, location FROM parquet_files WHERE {' AND '.join(clauses)}"
+                           " ORDER BY day, path", args).fetchall()
+        paths = []
+        for path, tier, location in rows:
+            if tier == "cold":
+                if self.cold is None:
+                    raise ColdError(f"part {path} is in cold location '{location}', which is not configured")
+                path = self.cold.fetch(location, path)
+            paths.append(path)
+        return paths
 
     def list_spans(self, project_id: str, flt: SpanFilter, limit: int = 50,
                    cursor: str | None = None, columns: tuple[str, ...] = COLUMN_NAMES) -> Page:

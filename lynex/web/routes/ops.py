@@ -24,6 +24,10 @@ def readyz(request: Request) -> Response:
         problems.append(services.pipeline.last_error)
     if problems:
         return json_response({"status": "unavailable", "problems": problems}, 503)
+    cold = services.cold
+    if cold is not None and cold.last_error:
+        # Ingest and reads of local data still work: ready, but say what is wrong.
+        return json_response({"status": "degraded", "warnings": [cold.last_error]})
     return json_response({"status": "ready"})
 
 
