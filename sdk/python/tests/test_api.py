@@ -429,3 +429,21 @@ def test_unserializable_values_become_text(sdk, fake_ingest):
     assert span["input"]["obj"] == "<Weird>" and span["input"]["bytes"] == "<bytes len=2>"
     assert span["input"]["nan"] == "nan" and span["input"]["set"] == [1, 2]
     assert span["output"].startswith("<object object")
+
+
+async def test_async_span_context_manager(sdk, fake_ingest):
+    sdk()
+    async with lynex_sdk.span("outer", kind="chain") as outer:
+        async with lynex_sdk.span("inner") as inner:
+            await asyncio.sleep(0)
+            assert lynex_sdk.current_span() is inner
+        assert lynex_sdk.current_span() is outer
+    assert lynex_sdk.current_span() is None
+    lynex_sdk.flush(5)
+    spans = by_name(fake_ingest.spans)
+    assert spans["inner"]["parent_id"] == spans["outer"]["id"]
+
+
+def test_span_ids_are_unique_and_hex(sdk):
+    ids = {lynex_sdk.new_id() for _ in range(10_000)}
+    assert len(ids) == 10_000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

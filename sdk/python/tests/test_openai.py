@@ -220,3 +220,10 @@ def test_converters_on_plain_dicts():
     assert usage_fields(None) == {}
     assert responses_request({"model": "m", "input": [{"role": "user", "content": "q"}]})["input"] == [
         {"role": "user", "content": "q"}]
+
+
+def test_stream_proxy_forwards_attributes(client, fake_ingest):
+    stream = client.chat.completions.create(model="gpt-test", messages=MESSAGES, stream=True)
+    assert stream.response.status_code == 200  # attributes of the real Stream are reachable
+    stream.close()
+    assert one_span(fake_ingest)["output"]["content"] is None

@@ -50,7 +50,7 @@ def test_server_down_for_10s_then_back_every_span_arrives_once(sdk, fake_ingest)
         call(j)
     total = 2 * len(expected)  # one log + one observed step per call
     assert wait_for(lambda: len(fake_ingest.spans) >= total), (len(fake_ingest.spans), lynex_sdk.stats())
-    lynex_sdk.flush(5)
+    assert wait_for(lambda: lynex_sdk.stats()["sent"] == total and lynex_sdk.stats()["spool_bytes"] == 0)
     counts = Counter(fake_ingest.ids())
     assert set(expected) <= set(counts)
     assert len(counts) == total and max(counts.values()) == 1, "a span arrived twice"

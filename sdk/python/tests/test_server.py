@@ -69,8 +69,11 @@ def test_observed_agent_forms_one_trace(live):
         await asyncio.sleep(0)
         return i
 
+    root_ids = []
+
     @lynex_sdk.observe(name="agent", kind="agent")
     def agent(question):
+        root_ids.append(lynex_sdk.current_span().id)
         docs = retrieve(question)
         t = threading.Thread(target=lynex_sdk.wrap_thread_target(tool_in_thread), args=(21,))
         t.start()
@@ -86,11 +89,9 @@ def test_observed_agent_forms_one_trace(live):
     with lynex_sdk.context(session_id="sess-agent"):
         assert agent("cats") == "answer"
     assert lynex_sdk.flush(10)
-    roots = [s for s in live.get("/v1/spans?session_id=sess-agent&limit=100")["data"] if s.get("name") == "agent"]
-    assert len(roots) == 1
-    root = roots[0]
-    spans = {s["id"]: s for s in live.spans_of_trace(root["trace_id"], expected=8)}
+    spans = {s["id"]: s for s in live.spans_of_trace(root_ids[0], expected=8)}
     assert len(spans) == 8
+    root = spans[root_ids[0]]
     children = [s for s in spans.values() if s["id"] != root["id"]]
     assert all(s["parent_id"] == root["id"] and s["trace_id"] == root["id"] for s in children)
     kinds = Counter(s["kind"] for s in children)

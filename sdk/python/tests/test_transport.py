@@ -76,6 +76,8 @@ def test_503_retries_then_spools_then_delivers_once(sdk, fake_ingest):
     span_id = lynex_sdk.log(input="x")
     assert lynex_sdk.flush(10)
     assert wait_for(lambda: fake_ingest.ids() == [span_id])
+    # The server has it; the worker still has to read the answer and delete the spool segment.
+    assert wait_for(lambda: lynex_sdk.stats()["sent"] == 1 and lynex_sdk.stats()["spool_bytes"] == 0)
     stats = lynex_sdk.stats()
     assert stats["spooled"] == 1 and stats["sent"] == 1 and stats["spool_bytes"] == 0
     assert len(fake_ingest.requests) == 4
