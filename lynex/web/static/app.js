@@ -28,10 +28,11 @@
     error_rate: (p) => [["error_rate", "error %", p.bad]],
   };
   const charts = [];
+  const CHART_HEIGHT = 170;
   function drawCharts(root) {
     const dataEl = root.querySelector ? root.querySelector("#chart-data") : null;
     if (!dataEl || typeof uPlot === "undefined") return;
-    const data = JSON.parse(dataEl.textContent);
+    const data = JSON.parse(dataEl.dataset.json);
     const p = palette();
     for (let i = charts.length - 1; i >= 0; i--) {  // drop charts whose element left the page
       if (!document.body.contains(charts[i].root)) { charts[i].destroy(); charts.splice(i, 1); }
@@ -50,7 +51,7 @@
         value: (u, v) => (v == null ? "–" : (Math.round(v * 1e4) / 1e4).toLocaleString()),
       })));
       const axis = { stroke: p.muted, grid: { stroke: p.line, width: 1 }, ticks: { stroke: p.line } };
-      const opts = { width: Math.max(el.clientWidth, 200), height: el.clientHeight || 190, series,
+      const opts = { width: Math.max(el.clientWidth, 200), height: CHART_HEIGHT, series,
                      axes: [axis, Object.assign({ size: 56 }, axis)], cursor: { drag: { x: false, y: false } },
                      legend: { live: true } };
       el.textContent = "";
@@ -63,7 +64,7 @@
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => charts.forEach((c) => c.setSize({ width: Math.max(c.host.clientWidth, 200),
-                                                                      height: c.host.clientHeight || 190 })), 120);
+                                                                      height: CHART_HEIGHT })), 120);
   });
 
   // ---- copy buttons ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from litestar import Request, Response, get
 
@@ -33,7 +34,7 @@ def overview_page(request: Request, project_id: str) -> Response:
     ov = aggregates.overview(svc.queries, project.id, flt, since, until)
     base = f"/p/{project.id}"
     return page(request, "overview.html", session=session, project=project, nav="overview", view=view, ov=ov,
-                ranges=list(RANGES), chart=ov.chart_data(), base=base,
+                ranges=list(RANGES), chart_json=json.dumps(ov.chart_data()), base=base,
                 spans_url=view.url(base + "/spans", range=view.range))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,8 +187,3 @@ def query_string(params: dict[str, Any], **changes: Any) -> str:
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
-
-def json_script(value: Any) -> str:
-    """JSON for a ``<script type="application/json">`` block (``<``, ``>`` and ``&`` escaped)."""
-    text = json.dumps(value, separators=(",", ":"), default=str)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
