@@ -4,6 +4,7 @@ every long-lived part, in order. Nothing else constructs collaborators.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -12,7 +13,9 @@ from typing import AsyncIterator
 from litestar import Litestar
 from litestar.datastructures import State
 
+from lynex import control
 from lynex.config import Config
+from lynex.control import Control
 from lynex.datadir import DataDirLock
 from lynex.ingest.enrich.cost import load_price_table
 from lynex.ingest.pipeline import Pipeline, PipelineSettings
@@ -43,6 +46,7 @@ class Services:
     compactor: Compactor | None = None
     cold: ColdTier | None = None
     retention: Retention | None = None
+    control: Control | None = None
     scheduler: Scheduler | None = None
     ready: bool = False
     notices: list[str] = field(default_factory=list)
@@ -77,6 +81,8 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
             services.metrics,
         ))
         services.cold = ColdTier(config.cold_locations, config.cold_cache_dir, config.cold_cache_bytes)
+        while not services.pipeline.caught_up():  # spans replayed from the log are readable when ready
+            await asyncio.sleep(0.02)
         services.queries = SpanQueries(services.hot, services.pipeline.memtable, services.cold)
         services.compactor = Compactor(services.hot, config.parquet_dir, services.pipeline.run_on_writer,
                                        config.compaction_grace_minutes)
@@ -94,6 +100,8 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
             notice = await seed_demo(services)
             if notice:
                 services.notices.append(notice)
+        services.control = control.publish(config.data_dir, config.ui_url)
+        stack.callback(control.withdraw, config.data_dir)
         services.ready = True
         for notice in services.notices:
             log.warning(notice)

@@ -80,8 +80,15 @@ def settings(markdown: bool = typer.Option(False, "--markdown", help="Print the 
 def compact(data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile,
             as_json: bool = AsJson) -> None:
     """Move closed day-partitions from the hot store to Parquet now (the server does it on a schedule)."""
-    from lynex.maintenance import compact as run
-    results = run(_config(data_dir=data_dir, config_file=config_file))
+    from lynex.maintenance import compact as run, server_running
+    config = _config(data_dir=data_dir, config_file=config_file)
+    if server_running(config):
+        from lynex import control
+        with control.client(config.data_dir) as client:
+            parts = client.post("/v1/admin/compact").raise_for_status().json()["partitions"]
+        typer.echo(json.dumps(parts) if as_json else f"the running server compacted {len(parts)} partition(s)")
+        return
+    results = run(config)
     rows = sum(r.rows for r in results)
     if as_json:
         typer.echo(json.dumps([{"project_id": r.project_id, "day": r.day.isoformat(), "rows": r.rows,
@@ -123,6 +130,73 @@ def projects_storage(project: str,
         policy = dataclasses.replace(policy, **changes)
         set_policy(meta, pid, policy, {loc.name for loc in config.cold_locations})
     typer.echo(json.dumps(dataclasses.asdict(policy)))
+
+
+@app.command()
+def backup(directory: Path, data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile) -> None:
+    """Consistent backup of the installation into DIRECTORY (works while the server runs)."""
+    from lynex.maintenance import offline_store, server_running
+    config = _config(data_dir=data_dir, config_file=config_file)
+    target = directory.expanduser().resolve()
+    if server_running(config):
+        from lynex import control
+        with control.client(config.data_dir) as client:
+            response = client.post("/v1/admin/backup", json={"dir": str(target)})
+            if response.status_code != 200:
+                _fail(response.json().get("error", response.text))
+            info = response.json()
+    else:
+        from lynex.storage.backup import backup as run
+        with offline_store(config) as (hot, _):
+            info = run(hot, config.meta_path, config.parquet_dir, config.wal_dir, target)
+    typer.echo(f"backup written to {target} in {info['seconds']} s ({info['parquet_parts']} Parquet part(s))")
+
+
+@app.command()
+def restore(directory: Path, data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile) -> None:
+    """Restore a backup into an empty data directory (the server must not be running on it)."""
+    from lynex.datadir import DataDirLock
+    from lynex.storage.backup import restore as run
+    config = _config(data_dir=data_dir, config_file=config_file)
+    with DataDirLock(config.data_dir):
+        run(directory.expanduser().resolve(), config.data_dir)
+    typer.echo(f"restored {directory} into {config.data_dir}; start it with: lynex serve --data-dir {config.data_dir}")
+
+
+@app.command()
+def export(project: str = typer.Option(..., "--project", help="Project id or name."),
+           since: Optional[str] = typer.Option(None, "--since", help="RFC 3339, epoch ms or e.g. 7d."),
+           until: Optional[str] = typer.Option(None, "--until"),
+           fmt: str = typer.Option("jsonl", "--format", help="parquet or jsonl."),
+           output: Path = typer.Option(..., "--output", "-o", help="File to write."),
+           data_dir: Optional[Path] = DataDir, config_file: Optional[Path] = ConfigFile) -> None:
+    """Export a project's spans in open formats (works while the server runs)."""
+    from lynex.maintenance import offline_store, server_running
+    config = _config(data_dir=data_dir, config_file=config_file)
+    target = output.expanduser().resolve()
+    if server_running(config):
+        from lynex import control
+        params = {k: v for k, v in (("project", project), ("since", since), ("until", until), ("format", fmt)) if v}
+        with control.client(config.data_dir) as client, client.stream("GET", "/v1/export", params=params) as r:
+            if r.status_code != 200:
+                r.read()
+                _fail(r.json().get("error", r.text))
+            with open(target, "wb") as fh:
+                for chunk in r.iter_bytes():
+                    fh.write(chunk)
+        typer.echo(f"exported to {target}")
+        return
+    from lynex.ingest.memtable import Memtable
+    from lynex.storage.cold import ColdTier
+    from lynex.storage.meta import MetaStore
+    from lynex.storage.query import SpanQueries, parse_time
+    project_id = MetaStore(config.meta_path).project(project).id
+    with offline_store(config) as (hot, _):
+        cold = ColdTier(config.cold_locations, config.cold_cache_dir, config.cold_cache_bytes)
+        rows = SpanQueries(hot, Memtable(), cold).export(
+            project_id, str(target), fmt, parse_time("since", since) if since else None,
+            parse_time("until", until) if until else None)
+    typer.echo(f"exported {rows} span(s) to {target}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from typing import Iterator
 
 from lynex.config import Config
 from lynex.datadir import DataDirLock
+from lynex.errors import DataDirLocked
 from lynex.storage.cold import ColdTier
 from lynex.storage.compact import CompactResult, Compactor
 from lynex.storage.hot import HotStore
@@ -52,3 +53,12 @@ def gc(config: Config) -> RetentionReport:
             return retention.run()
         finally:
             meta.close()
+
+
+def server_running(config: Config) -> bool:
+    """True when a server holds the data directory (then work goes through its control channel)."""
+    try:
+        DataDirLock(config.data_dir).check()
+    except DataDirLocked:
+        return True
+    return False

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import msgspec
 
+from lynex.errors import LynexError
 from lynex.ingest.memtable import Memtable
 from lynex.models import SPAN_KINDS
 from lynex.storage.cold import ColdError, ColdTier
@@ -28,7 +29,7 @@ JSON_COLUMNS = ("input", "output", "model_parameters", "metadata")
 MAX_LIMIT = 1000
 
 
-class QueryError(ValueError):
+class QueryError(LynexError, ValueError):
     """A filter value is wrong; the message names the parameter."""
 
 
@@ -147,27 +148,56 @@ class SpanQueries:
                     raise
 
     def _run_once(self, sql_tail, params, columns, project_id, since, until) -> list[dict]:
-        mem = self.memtable.snapshot()  # before the DuckDB snapshot: see memtable.py
         cur = self.hot.cursor()
         try:
-            cur.execute("BEGIN TRANSACTION")  # manifest and hot rows from one snapshot
-            parts = self.parts(cur, project_id, since, until)
-            cur.register("_mem", mem)
-            cols = ", ".join(COLUMN_NAMES)
-            scope = "WHERE project_id = ?" if project_id is not None else "WHERE true"
-            scoped = [project_id] if project_id is not None else []
-            branches = [f"SELECT {cols} FROM spans {scope}",
-                        f"SELECT {cols} FROM _mem {scope} AND seq > (SELECT applied_seq FROM ingest_state WHERE k = 'wal')"]
-            branch_params = scoped + scoped
-            if parts:
-                branches.append(f"SELECT {cols} FROM read_parquet(?, union_by_name = true) {scope}")
-                branch_params += [parts] + scoped
-            sql = f"WITH src AS ({' UNION ALL '.join(branches)}) SELECT {', '.join(columns)} FROM src {sql_tail}"
-            result = cur.execute(sql, branch_params + params)
+            source, source_params = self._source(cur, project_id, since, until)
+            result = cur.execute(f"{source} SELECT {', '.join(columns)} FROM src {sql_tail}", source_params + params)
             names = [d[0] for d in result.description]
             rows = [dict(zip(names, row)) for row in result.fetchall()]
             cur.execute("COMMIT")
             return rows
+        finally:
+            cur.close()
+
+    def _source(self, cur, project_id, since, until) -> tuple[str, list]:
+        """Open a transaction on ``cur`` and return ``WITH src AS (…)`` over every tier, and its params."""
+        mem = self.memtable.snapshot()  # before the DuckDB snapshot: see memtable.py
+        cur.execute("BEGIN TRANSACTION")  # manifest and hot rows from one snapshot
+        parts = self.parts(cur, project_id, since, until)
+        cur.register("_mem", mem)
+        cols = ", ".join(COLUMN_NAMES)
+        scope = "WHERE project_id = ?" if project_id is not None else "WHERE true"
+        scoped = [project_id] if project_id is not None else []
+        branches = [f"SELECT {cols} FROM spans {scope}",
+                    f"SELECT {cols} FROM _mem {scope} AND seq > (SELECT applied_seq FROM ingest_state WHERE k = 'wal')"]
+        params = scoped + scoped
+        if parts:
+            branches.append(f"SELECT {cols} FROM read_parquet(?, union_by_name = true) {scope}")
+            params += [parts] + scoped
+        return f"WITH src AS ({' UNION ALL '.join(branches)})", params
+
+    def export(self, project_id: str, path: str, fmt: str, since: dt.datetime | None = None,
+               until: dt.datetime | None = None) -> int:
+        """Write the project's spans in [since, until) to ``path`` as Parquet or JSON lines; returns rows."""
+        if fmt not in ("parquet", "jsonl"):
+            raise QueryError(f"format: '{fmt}' must be parquet or jsonl")
+        flt = SpanFilter(since=since, until=until)
+        flt.validate()
+        clauses, params = flt.where()
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        if fmt == "jsonl":  # JSON payload columns embedded as JSON, not as strings of JSON
+            cols = ", ".join(f"{c}::JSON AS {c}" if c in JSON_COLUMNS else c for c in COLUMN_NAMES)
+            options = "FORMAT json"
+        else:
+            cols, options = ", ".join(COLUMN_NAMES), "FORMAT parquet, COMPRESSION zstd"
+        target = path.replace("'", "''")
+        cur = self.hot.cursor()
+        try:
+            source, source_params = self._source(cur, project_id, since, until)
+            count = cur.execute(f"COPY ({source} SELECT {cols} FROM src {where} ORDER BY start_time, seq)"
+                                f" TO '{target}' ({options})", source_params + params).fetchone()[0]
+            cur.execute("COMMIT")
+            return count
         finally:
             cur.close()
 
