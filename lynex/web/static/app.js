@@ -139,6 +139,14 @@
     }
   });
 
+  // ---- trace view: the clicked span is the selected row --------------------------------------
+  document.addEventListener("htmx:beforeRequest", (ev) => {
+    const row = ev.detail.elt.closest && ev.detail.elt.closest("#trace-tree tr.trow");
+    if (!row) return;
+    document.querySelectorAll("#trace-tree tr.is-selected").forEach((r) => r.classList.remove("is-selected"));
+    row.classList.add("is-selected");
+  });
+
   // ---- keyboard: j/k move, Enter open, / search, g o / g e switch views ----------------------
   let cursor = null, lastKey = "", lastAt = 0;
   function rows() { return Array.from(document.querySelectorAll("[data-nav-row]")).filter((r) => r.offsetParent !== null); }

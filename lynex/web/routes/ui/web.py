@@ -147,7 +147,8 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     if session is not None:
         base["projects"] = services(request).meta.projects()
     html = ui(request).render(template, **{**base, **context})
-    return Response(html, status_code=status, media_type="text/html; charset=utf-8")
+    # Headers here as well as on the router: error pages from exception handlers get them too.
+    return Response(html, status_code=status, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
 
 
 def pre_csrf_token(request: Request) -> tuple[str, bool]:
