@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from lynex.ingest.otlp import semconv
+from lynex.ingest.otlp.messages import Attrs
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,17 @@ def any_value(value: Any, depth: int = 0) -> Any:
     return base64.b64encode(value.bytes_value).decode()
 
 
-def attributes(kvs: Iterable[Any]) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in kvs}
+_PLAIN = frozenset(("string_value", "int_value", "bool_value"))
+
+
+def attributes(kvs: Iterable[Any]) -> Attrs:
+    """Key/values as a dict; strings, ints and bools (nearly all attributes) take the short path."""
+    out = Attrs()
+    for kv in kvs:
+        value = kv.value
+        which = value.WhichOneof("value")
+        out[kv.key] = getattr(value, which) if which in _PLAIN else any_value(value)
+    return out
 
 
 def _label(value: Any, limit: int = _LABEL) -> str | None:

@@ -37,8 +37,27 @@ def json_text(value: Any) -> str:
         return str(value)
 
 
+class Attrs(dict):
+    """A span's attributes; ``has_prefix`` answers "any key starting with …?" in one C-level search.
+
+    Keys are only ever popped after the first question, so the cached key text is a superset:
+    a stale "yes" costs one scan that finds nothing, never a missed attribute.
+    """
+
+    __slots__ = ("_keys",)
+
+    def has_prefix(self, prefix: str) -> bool:
+        try:
+            keys = self._keys
+        except AttributeError:
+            keys = self._keys = "\n" + "\n".join(self)
+        return "\n" + prefix in keys
+
+
 def pop_indexed(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
     """Pop ``<prefix>N.<rest>`` keys into a list (by N) of ``{rest: value}`` dicts."""
+    if isinstance(attrs, Attrs) and not attrs.has_prefix(prefix):
+        return []
     found: dict[int, dict[str, Any]] = {}
     for key in [k for k in attrs if k.startswith(prefix)]:
         match = _INDEXED.fullmatch(key[len(prefix):])

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from lynex.ingest.otlp import messages as msg
-from lynex.ingest.otlp.messages import parse_json
+from lynex.ingest.otlp.messages import Attrs, parse_json
 
-Attrs = dict[str, Any]
 Span = dict[str, Any]
 
 _OPENINFERENCE_KINDS = {
@@ -29,6 +28,7 @@ _TRACELOOP_KINDS = {"workflow": "chain", "task": "chain", "agent": "agent", "too
 _GENAI_PARAMS = ("temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens", "frequency_penalty",
                  "presence_penalty", "stop_sequences", "seed", "choice.count", "n", "reasoning_effort",
                  "repetition_penalty", "structured_output_schema")
+_GENAI_PARAM_KEYS = tuple((name, f"gen_ai.request.{name}") for name in _GENAI_PARAMS)
 
 
 def put(span: Span, field: str, value: Any) -> None:
@@ -128,7 +128,7 @@ def openinference(attrs: Attrs, span: Span) -> None:
 # -- Vercel AI SDK ------------------------------------------------------------------------------
 def vercel(attrs: Attrs, span: Span) -> None:
     op = attrs.get("ai.operationId") or ""
-    if not op and not any(k.startswith("ai.") for k in attrs):
+    if not op and not attrs.has_prefix("ai."):
         return
     attrs.pop("ai.operationId", None)
     if op.endswith((".doGenerate", ".doStream")):
@@ -196,7 +196,7 @@ def vercel(attrs: Attrs, span: Span) -> None:
 
 # -- OpenTelemetry GenAI (and OpenLLMetry's llm.* / traceloop.* extras) ---------------------------
 def genai(attrs: Attrs, span: Span) -> None:
-    if not any(k.startswith(("gen_ai.", "llm.", "traceloop.")) for k in attrs):
+    if not (attrs.has_prefix("gen_ai.") or attrs.has_prefix("llm.") or attrs.has_prefix("traceloop.")):
         return
     op = attrs.pop("gen_ai.operation.name", None)
     request_type = attrs.pop("llm.request.type", None)
@@ -209,15 +209,16 @@ def genai(attrs: Attrs, span: Span) -> None:
     put(span, "model", response_model or request_model)
     if response_model and request_model and response_model != request_model:
         _params(span, {"model": request_model})
-    _usage(span,
-           input_tokens=_first(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
-           output_tokens=_first(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
-           total_tokens=_first(attrs, "gen_ai.usage.total_tokens", "llm.usage.total_tokens"),
-           cached_tokens=_first(attrs, "gen_ai.usage.cache_read.input_tokens",
-                                "gen_ai.usage.cache_read_input_tokens"),
-           reasoning_tokens=_first(attrs, "gen_ai.usage.reasoning_tokens",
-                                   "gen_ai.usage.reasoning.output_tokens"))
-    _params(span, {p: attrs.pop(f"gen_ai.request.{p}") for p in _GENAI_PARAMS if f"gen_ai.request.{p}" in attrs})
+    if attrs.has_prefix("gen_ai.usage.") or "llm.usage.total_tokens" in attrs:
+        _usage(span,
+               input_tokens=_first(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+               output_tokens=_first(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+               total_tokens=_first(attrs, "gen_ai.usage.total_tokens", "llm.usage.total_tokens"),
+               cached_tokens=_first(attrs, "gen_ai.usage.cache_read.input_tokens",
+                                    "gen_ai.usage.cache_read_input_tokens"),
+               reasoning_tokens=_first(attrs, "gen_ai.usage.reasoning_tokens",
+                                       "gen_ai.usage.reasoning.output_tokens"))
+    _params(span, {name: attrs.pop(key) for name, key in _GENAI_PARAM_KEYS if key in attrs})
     tools = parse_json(attrs.pop("gen_ai.tool.definitions", None))
     functions = msg.pop_indexed(attrs, "llm.request.functions.")
     if functions:

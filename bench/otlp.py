@@ -1,0 +1,188 @@
+"""OTLP/HTTP protobuf ingest vs native /v1/ingest, same server, same run, same span content.
+
+    python bench/otlp.py                      # 4 alternating 10 s phases per protocol
+    python bench/otlp.py --seconds 5 --rounds 2
+
+`lynex serve` runs as a process; load processes send 100-span requests as fast as the server
+acknowledges them (closed loop). Native spans are bench/ingest.py's ~2 KB JSON spans; the OTLP
+spans carry the same content as OTel GenAI attributes (model, provider, input/output messages,
+usage, session, user, three custom attributes) in one ExportTraceServiceRequest protobuf.
+Phases alternate (native, OTLP, native, …) so drift on a shared machine hits both alike.
+Prints spans/s per phase, the median per protocol and OTLP as a % of native (goal ≥ 80%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.util
+import json
+import multiprocessing as mp
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 100
+MARK = b"\xf0\x0d\xba\xbe"  # 4 bytes in every trace/span id of the template, replaced per request
+
+_spec = importlib.util.spec_from_file_location("bench_ingest", ROOT / "bench" / "ingest.py")
+bench_ingest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_ingest)
+
+
+def otlp_template() -> bytes:
+    """100 spans with bench/ingest.py's content as GenAI attributes; ids contain MARK."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    native = json.loads(bench_ingest.span_template().replace(b"%s", b"x"))
+    request = ExportTraceServiceRequest()
+    resource = request.resource_spans.add()
+    for key, value in (("service.name", "support-bot"), ("deployment.environment", native["environment"]),
+                       ("service.version", native["release"])):
+        resource.resource.attributes.add(key=key).value.string_value = value
+    scope = resource.scope_spans.add()
+    scope.scope.name = "bench"
+    now = time.time_ns()
+    attributes = {
+        "gen_ai.operation.name": "chat", "gen_ai.system": native["provider"], "gen_ai.request.model": native["model"],
+        "gen_ai.input.messages": json.dumps([{"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]}
+                                             for m in native["input"]]),
+        "gen_ai.output.messages": json.dumps([{"role": "assistant", "finish_reason": "stop",
+                                               "parts": [{"type": "text", "content": native["output"]["content"]}]}]),
+        "session.id": native["session_id"], "user.id": native["user_id"], **native["metadata"],
+    }
+    for i in range(BATCH):
+        span = scope.spans.add(trace_id=MARK + struct.pack(">I", i + 1) + b"\x01" * 8,
+                               span_id=MARK + struct.pack(">I", i + 1), name=native["name"], kind=3,
+                               start_time_unix_nano=now, end_time_unix_nano=now + 812_500_000)
+        for key, value in attributes.items():
+            span.attributes.add(key=key).value.string_value = value
+        span.attributes.add(key="gen_ai.usage.input_tokens").value.int_value = native["usage"]["input_tokens"]
+        span.attributes.add(key="gen_ai.usage.output_tokens").value.int_value = native["usage"]["output_tokens"]
+    body = request.SerializeToString()
+    assert body.count(MARK) == 2 * BATCH, "the id marker must occur only in the ids"
+    return body
+
+
+def worker(port: int, key: str, protocol: str, duration: float, threads: int, wid: int, out: mp.Queue) -> None:
+    native = bench_ingest.span_template()
+    otlp = otlp_template() if protocol == "otlp" else b""
+    path, ctype = ("/v1/traces", "application/x-protobuf") if protocol == "otlp" else ("/v1/ingest", "application/json")
+    results = {"acked": 0, "status": {}, "errors": 0}
+    lock = threading.Lock()
+    deadline = time.monotonic() + duration
+
+    def run(tid: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": ctype}
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            if protocol == "otlp":
+                body = otlp.replace(MARK, struct.pack(">BBH", wid + 1, tid + 1, n % 65536))
+            else:
+                body = bench_ingest.make_body(native, f"{protocol}{wid}-{tid}-{time.time_ns()}-", 0)
+            try:
+                conn.request("POST", path, body, headers)
+                resp = conn.getresponse()
+                resp.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                with lock:
+                    results["errors"] += 1
+                continue
+            with lock:
+                results["status"][resp.status] = results["status"].get(resp.status, 0) + 1
+                if resp.status == 200:
+                    results["acked"] += BATCH
+            if resp.status == 503:
+                time.sleep(0.05)
+        conn.close()
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    out.put(results)
+
+
+def phase(port: int, key: str, protocol: str, seconds: float, procs: int, threads: int, round_no: int) -> float:
+    out: mp.Queue = mp.Queue()
+    workers = [mp.Process(target=worker, args=(port, key, protocol, seconds, threads, round_no * 16 + i, out))
+               for i in range(procs)]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    results = [out.get() for _ in workers]
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - started
+    acked = sum(r["acked"] for r in results)
+    statuses: dict = {}
+    for r in results:
+        for code, count in r["status"].items():
+            statuses[code] = statuses.get(code, 0) + count
+    rate = acked / elapsed
+    print(f"  {protocol:6}  {rate:9,.0f} spans/s   responses {dict(sorted(statuses.items()))}"
+          f"   connection errors {sum(r['errors'] for r in results)}", flush=True)
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10, help="length of each phase")
+    parser.add_argument("--rounds", type=int, default=4, help="native+OTLP phase pairs")
+    parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="lynex-bench-otlp-"))
+    python = sys.executable
+    port = bench_ingest.free_port()
+    key = json.loads(subprocess.check_output(
+        [python, "-m", "lynex", "projects", "create", "bench", "--json", "--data-dir", str(data)]))["api_key"]
+    log = open(data / "server.log", "w")
+    proc = subprocess.Popen([python, "-m", "lynex", "serve", "--port", str(port), "--data-dir", str(data)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(400):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                c.request("GET", "/readyz")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        print(f"lynex serve on 127.0.0.1:{port}; {args.rounds} rounds × {args.seconds:.0f} s per protocol, "
+              f"{args.procs} procs × {args.threads} conns, {BATCH} spans per request")
+        rates: dict[str, list[float]] = {"native": [], "otlp": []}
+        for round_no in range(args.rounds):
+            print(f"round {round_no + 1}")
+            for protocol in ("native", "otlp"):
+                rates[protocol].append(phase(port, key, protocol, args.seconds, args.procs, args.threads, round_no))
+        native, otlp = statistics.median(rates["native"]), statistics.median(rates["otlp"])
+        print(f"\nmedian native /v1/ingest (JSON):     {native:9,.0f} spans/s")
+        print(f"median OTLP /v1/traces (protobuf):   {otlp:9,.0f} spans/s")
+        print(f"OTLP / native: {otlp / native:.0%}  (goal ≥ 80%)")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
