@@ -19,7 +19,7 @@ from lynex.ingest.pipeline import AtCapacity, StorageUnavailable
 from lynex.web.auth import AuthFailure, require_key
 from lynex.web.routes.ingest import read_body
 
-_OFFLOAD_BYTES = 64 << 10  # converting ~50 spans holds the loop for ms: do it in a thread
+_OFFLOAD_BYTES = 64 << 10  # converting ~50+ spans takes milliseconds: keep the loop free for other requests
 
 
 def _error(fmt: str, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
