@@ -89,3 +89,23 @@ def test_truncation_cuts_on_character_boundary():
     assert value["a"][0].startswith("é" * 25) and value["a"][0].endswith(text.TRUNCATION_MARK)
     assert value["a"][1] == "short"
     assert text.truncate_strings("small", 100) == ("small", False)
+
+
+@pytest.mark.parametrize("case", json.loads((FIXTURES / "enrich_cases.json").read_text()), ids=lambda c: c["name"])
+def test_enricher_golden_cases(case):
+    import msgspec
+
+    from lynex.ingest.processor import Enricher
+    from lynex.ingest.wal import Record
+
+    record = Record("p", 7, 1_735_689_600_000_000, "json", [msgspec.json.encode(case["span"])], 1)
+    row = Enricher(load_price_table(), 1 << 20).table([record]).to_pylist()[0]
+    assert row["seq"] == 7 and row["project_id"] == "p"
+    for key, expected in case["expect"].items():
+        actual = row[key]
+        if isinstance(actual, dt.datetime):
+            actual = actual.isoformat()
+        if isinstance(expected, float):
+            assert actual == pytest.approx(expected), key
+        else:
+            assert actual == expected, key

@@ -89,9 +89,12 @@ def test_missing_id(app_client, auth):
     assert r.json()["rejected"][0]["error"] == "spans[0].id: required field is missing"
 
 
-def test_too_many_spans_in_one_batch(app_client, auth):
-    r = ingest(app_client, auth, [{"id": str(i)} for i in range(10_001)])
-    assert r.status_code == 413 and "10001 spans" in r.json()["error"]
+@pytest.mark.parametrize("count", [10_001, 100_001])
+def test_too_many_spans_in_one_batch(app_client, auth, count):
+    ingest(app_client, auth, [{"id": "kept"}])
+    r = ingest(app_client, auth, [{"id": str(i)} for i in range(count)])
+    assert r.status_code == 413 and f"{count} spans" in r.json()["error"] and "10000" in r.json()["error"]
+    assert stored_ids(app_client, auth) == ["kept"]
 
 
 def test_body_over_limit(make_config, tmp_path):
