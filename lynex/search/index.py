@@ -1,0 +1,561 @@
+"""The full-text index over spans: a tantivy index under ``<data dir>/search/``.
+
+Derived data. DuckDB (and Parquet) hold the spans; this index only maps words to ``seq``. So:
+
+* **Watermark** — ``state.json`` records the highest seq such that every span at or below it is
+  committed to the index. It is written after each tantivy commit; on open, documents above it
+  (committed just before a crash, before the state file caught up) are deleted, so re-feeding
+  rows above the watermark never creates duplicates.
+* **Corrupt, missing or old-format index** — wiped and reopened empty with watermark 0; the rows
+  come back from the ``source`` (or whoever re-feeds above :meth:`SearchIndex.watermark`).
+* **Backlog** — :meth:`SearchIndex.add` never blocks ingest: tables wait in a bounded queue for
+  the indexer thread. When the queue is full the table is dropped and remembered as a *gap*; the
+  indexer later reads the gap back from ``source`` (rows ordered by seq). Without a source, the
+  persisted watermark stays below the gap so the next start re-feeds it.
+* **Deletes** are committed before the call returns, and also filter rows still queued, so a
+  deleted span is never found, whichever order deletion and indexing happen in.
+
+Threads: one indexer thread owns adds and periodic commits; deletes take the same writer lock;
+any number of threads search concurrently (each search takes a fresh tantivy searcher, i.e. a
+consistent snapshot of committed segments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import tantivy
+
+from lynex.search import text as _text
+from lynex.search.query import Clause, parse
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1  # bump when the schema or tokenization changes: the index is rebuilt
+_EPOCH = dt.datetime(1970, 1, 1)
+_MAX_TERMS = 1024  # per delete batch: term-set queries stay small
+
+# A source of rows to catch up from: (after_seq, max_rows) → rows with seq > after_seq ordered by
+# seq (an Arrow table with at least project_id, seq, start_time, name, model, input, output,
+# metadata), or None / an empty table when there are none (yet).
+Source = Callable[[int, int], "pa.Table | None"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSettings:
+    """Tuning of the search index; the defaults suit a 2-core box ingesting ~20k spans/s."""
+
+    commit_interval_s: float = 1.0  # a span is searchable within about this long after add()
+    commit_max_docs: int = 200_000  # commit sooner when this many documents are pending
+    backlog_max_rows: int = 200_000  # rows queued for the indexer before add() drops (→ gap)
+    writer_heap_bytes: int = 128_000_000  # tantivy's indexing memory, split between its threads
+    writer_threads: int = 2  # tantivy indexing threads (they run niced: see indexer_nice)
+    indexer_nice: int = 10  # Linux: the indexer and tantivy's threads yield the CPU to ingest
+    max_chars_per_span: int = 64_000  # longer span text is indexed up to here only
+    catchup_batch_rows: int = 20_000  # rows read from the source per call
+    catchup_patience_s: float = 60.0  # how long a gap may stay unreadable before it is left to restart
+    close_timeout_s: float = 30.0  # how long __exit__ keeps indexing the queue before it gives up
+
+
+@dataclasses.dataclass
+class _PendingDelete:
+    """A delete also applied to rows queued (not yet indexed) with seq ≤ upto."""
+
+    upto: int
+    seqs: frozenset[int] | None = None
+    project_id: str | None = None
+    before_us: int | None = None  # with project_id: only rows older than this
+
+
+def _to_us(value: dt.datetime | int | float) -> int:
+    """A stored start_time as microseconds since the epoch (naive datetimes are UTC)."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return (value - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("project_id", tokenizer_name="raw", index_option="basic")
+    sb.add_integer_field("seq", indexed=True, fast=True)
+    sb.add_integer_field("start_time", fast=True)  # µs since the epoch, UTC
+    sb.add_text_field("words", tokenizer_name="lynex_words", index_option="position")
+    sb.add_text_field("chars", tokenizer_name="lynex_chars", index_option="position")
+    return sb.build()
+
+
+def _analyzers() -> dict[str, tantivy.TextAnalyzer]:
+    tk, flt, build = tantivy.Tokenizer, tantivy.Filter, tantivy.TextAnalyzerBuilder
+    return {
+        # Tokens over 64 chars are hashes, base64 and minified blobs: nobody types them.
+        "lynex_words": build(tk.simple()).filter(flt.remove_long(64)).filter(flt.lowercase())
+        .filter(flt.ascii_fold()).build(),
+        "lynex_chars": build(tk.regex(r"\S")).filter(flt.lowercase()).build(),
+    }
+
+
+class SearchIndex:
+    """Full-text search over spans: ``add`` from the ingest thread, ``search`` from anywhere."""
+
+    def __init__(self, directory: str | os.PathLike, settings: SearchSettings | None = None,
+                 source: Source | None = None):
+        self.directory = Path(directory)
+        self.settings = settings or SearchSettings()
+        self.source = source
+        self._schema = _schema()
+        self._analyzers = _analyzers()
+        self._index: tantivy.Index | None = None
+        self._writer: tantivy.IndexWriter | None = None
+        self._wlock = threading.Lock()  # the tantivy writer and the index-side state below
+        self._cv = threading.Condition()  # the queue and the add()-side state below
+        self._queue: deque[pa.Table] = deque()
+        self._queued_rows = 0
+        self._max_seen = 0  # highest seq handed to add()
+        self._gap_from = 0  # lowest seq dropped from a full queue and not yet caught up (0 = none)
+        self._gap_to = 0  # highest such seq
+        self._deletes: list[_PendingDelete] = []
+        self._indexed_upto = 0  # every seq ≤ this is in the writer (committed or pending)
+        self._watermark = 0  # every seq ≤ this is committed (persisted in state.json)
+        self._pending_docs = 0
+        self._first_pending_at = 0.0
+        self._catchup_needed = source is not None  # at start: anything above the watermark
+        self._ready = threading.Event()
+        self._stop = False
+        self._deadline = 0.0
+        self._thread: threading.Thread | None = None
+        self.dropped_rows = 0  # rows a full queue could not take (caught up later)
+        self.failed_rows = 0  # rows skipped because they could not be indexed
+        self.last_error: str | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> "SearchIndex":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._open()
+        self._thread = threading.Thread(target=self._run, name="lynex-search-indexer", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._writer is None:
+            raise RuntimeError(f"search index writer could not start: {self.last_error}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Index what is queued (up to close_timeout_s), commit, persist the watermark."""
+        with self._cv:
+            self._stop = True
+            self._deadline = time.monotonic() + self.settings.close_timeout_s
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        with self._wlock:
+            if self._writer is not None:
+                self._commit_locked()
+                self._writer.wait_merging_threads()  # consumes the writer
+                self._writer = None
+        self._index = None
+
+    def _open(self) -> None:
+        state = self._read_state()
+        index_dir = self.directory / "index"
+        if state is None or state.get("format") != FORMAT_VERSION:
+            if index_dir.exists():
+                log.info("search index: format changed or state missing; rebuilding from scratch")
+            shutil.rmtree(index_dir, ignore_errors=True)
+            state = {"watermark": 0}
+        index_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._index = tantivy.Index(self._schema, path=str(index_dir), reuse=True)
+        except Exception:
+            log.exception("search index unreadable; starting an empty one (it will be re-fed)")
+            shutil.rmtree(index_dir, ignore_errors=True)
+            index_dir.mkdir(parents=True)
+            self._index = tantivy.Index(self._schema, path=str(index_dir), reuse=True)
+            state = {"watermark": 0}
+        for name, analyzer in self._analyzers.items():
+            self._index.register_tokenizer(name, analyzer)
+        self._index.config_reader(reload_policy="Manual")  # reloaded by each commit, below
+        self._watermark = self._indexed_upto = int(state["watermark"])
+
+    def _start_writer(self) -> None:
+        """In the indexer thread: lower its priority first, so that tantivy's indexing and merge
+        threads (spawned here, inheriting it) give way to ingest when the CPU is short."""
+        if self.settings.indexer_nice and hasattr(os, "setpriority"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.settings.indexer_nice)
+            except OSError:
+                log.debug("could not lower the search indexer's priority", exc_info=True)
+        s = self.settings
+        with self._wlock:
+            self._writer = self._index.writer(s.writer_heap_bytes, s.writer_threads)
+            # Drop documents committed above the persisted watermark: they will be re-fed.
+            self._writer.delete_documents_by_query(self._seq_range(self._watermark + 1, None))
+            self._commit_locked(force=True)
+
+    # -- state file ---------------------------------------------------------------------------
+    def _read_state(self) -> dict | None:
+        try:
+            return json.loads((self.directory / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _write_state(self, watermark: int) -> None:
+        path = self.directory / "state.json"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump({"format": FORMAT_VERSION, "watermark": watermark}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    # -- writing ------------------------------------------------------------------------------
+    def watermark(self) -> int:
+        """Highest seq such that every span at or below it is committed to the index."""
+        return self._watermark
+
+    def add(self, table: pa.Table) -> bool:
+        """Queue a chunk of span rows for indexing (never blocks); False when the queue was full
+        and the rows were left for catch-up instead."""
+        n = table.num_rows
+        if n == 0:
+            return True
+        seqs = table.column("seq")
+        lo, hi = pc.min(seqs).as_py(), pc.max(seqs).as_py()
+        with self._cv:
+            self._max_seen = max(self._max_seen, hi)
+            if self._queued_rows + n > self.settings.backlog_max_rows:
+                self.dropped_rows += n
+                self._gap_from = lo if not self._gap_from else min(self._gap_from, lo)
+                self._gap_to = max(self._gap_to, hi)
+                return False
+            self._queue.append(table)
+            self._queued_rows += n
+            self._cv.notify()
+        return True
+
+    def _run(self) -> None:
+        try:
+            self._start_writer()
+        except Exception as exc:
+            self.last_error = str(exc)
+            log.exception("search index writer could not start")
+            return
+        finally:
+            self._ready.set()
+        while True:
+            try:
+                if self._catchup_needed or self._gap_due():
+                    self._catch_up()
+                with self._cv:
+                    if not self._queue and not self._stop:
+                        self._cv.wait(self._until_commit())
+                    table = self._queue.popleft() if self._queue else None
+                    if table is not None:
+                        self._queued_rows -= table.num_rows
+                    elif self._stop:
+                        return
+                if table is not None:
+                    with self._wlock:
+                        self._index_table(table)
+                if self._stop and time.monotonic() > self._deadline:
+                    self._abandon_queue()
+                    return
+                with self._wlock:
+                    self._commit_locked()
+            except Exception as exc:  # keep indexing: one bad batch must not stop search
+                self.last_error = f"search indexer: {exc}"
+                log.exception("search indexer failed; carrying on")
+                time.sleep(0.5)
+
+    def _abandon_queue(self) -> None:
+        """Shutting down with rows still queued: keep the watermark below them (re-fed at start)."""
+        with self._cv:
+            if self._queue:
+                lo = min(pc.min(t.column("seq")).as_py() for t in self._queue)
+                self._gap_from = lo if not self._gap_from else min(self._gap_from, lo)
+                self._gap_to = max(self._gap_to, self._max_seen)
+                log.warning("search index: %d queued rows left for the next start", self._queued_rows)
+                self._queue.clear()
+                self._queued_rows = 0
+
+    def _gap_due(self) -> bool:
+        """A gap waits to be read back once the queued rows below it are indexed."""
+        with self._cv:
+            if self._gap_to <= self._indexed_upto:
+                return False
+            return not self._queue or pc.min(self._queue[0].column("seq")).as_py() >= self._gap_from
+
+    def _until_commit(self) -> float:
+        if not self._pending_docs:
+            return self.settings.commit_interval_s
+        return max(0.0, self._first_pending_at + self.settings.commit_interval_s - time.monotonic())
+
+    def _catch_up(self) -> None:
+        """Read rows above what is indexed from the source until the gap (or, at start, the
+        source's head) is covered."""
+        if self.source is None:
+            self._catchup_needed = False
+            if self._gap_to > self._indexed_upto:
+                log.warning("search index: %d rows dropped from a full queue and no source to read "
+                            "them back; they are re-fed at the next start", self.dropped_rows)
+                self._indexed_upto = self._gap_to  # keep indexing newer rows; watermark stays low
+            return
+        waited_since = None
+        s = self.settings
+        while not self._stop:
+            table = self.source(self._indexed_upto, s.catchup_batch_rows)
+            if table is not None and table.num_rows:
+                waited_since = None
+                with self._wlock:
+                    self._index_table(table)
+                    self._commit_locked()
+                continue
+            with self._cv:
+                target = self._gap_to
+            if target <= self._indexed_upto:
+                break
+            # The gap is not readable yet (e.g. still in memory, not flushed to DuckDB): wait.
+            waited_since = waited_since or time.monotonic()
+            if time.monotonic() - waited_since > s.catchup_patience_s:
+                log.warning("search index: seqs %d..%d not readable from the source; left for the "
+                            "next start", self._indexed_upto + 1, target)
+                self._indexed_upto = target
+                break
+            time.sleep(0.2)
+        with self._cv:
+            self._catchup_needed = False
+            if self._gap_to <= self._indexed_upto and self._watermark_floor() is None:
+                self._gap_from = self._gap_to = 0
+
+    def _watermark_floor(self) -> int | None:
+        """With an unresolved gap and no source, the watermark must stay below the gap."""
+        if self._gap_from and self.source is None:
+            return self._gap_from - 1
+        return None
+
+    def _index_table(self, table: pa.Table) -> None:
+        """Add the rows above _indexed_upto (minus pending deletes) to the writer (wlock held)."""
+        seq_col = table.column("seq")
+        mask = pc.greater(seq_col, self._indexed_upto)
+        for d in self._deletes:
+            mask = pc.and_(mask, pc.invert(self._delete_mask(table, d)))
+        table = table.filter(mask)
+        if table.num_rows:
+            self._add_rows(table)
+            self._indexed_upto = max(self._indexed_upto, pc.max(seq_col).as_py())
+        else:
+            self._indexed_upto = max(self._indexed_upto, pc.max(seq_col).as_py() or 0)
+        self._deletes = [d for d in self._deletes if d.upto > self._indexed_upto]
+
+    @staticmethod
+    def _delete_mask(table: pa.Table, d: _PendingDelete) -> pa.ChunkedArray:
+        if d.seqs is not None:
+            return pc.fill_null(pc.is_in(table.column("seq"), pa.array(list(d.seqs), pa.int64())), False)
+        same = pc.equal(table.column("project_id"), d.project_id)
+        if d.before_us is not None:
+            older = pc.less(table.column("start_time").cast(pa.int64()), d.before_us)
+            same = pc.and_(same, older)
+        return pc.fill_null(same, False)
+
+    def _add_rows(self, table: pa.Table) -> None:
+        cols = {name: table.column(name).to_pylist() for name in
+                ("project_id", "seq", "name", "model", "input", "output", "metadata")}
+        starts = table.column("start_time").cast(pa.int64()).to_pylist()
+        max_chars = self.settings.max_chars_per_span
+        Document, span_text, split = tantivy.Document, _text.span_text, _text.split_scripts
+        add = self._writer.add_document
+        for i, seq in enumerate(cols["seq"]):
+            try:
+                body = span_text(cols["name"][i], cols["model"][i], cols["input"][i], cols["output"][i],
+                                 cols["metadata"][i], max_chars)
+                words, chars = split(body)
+                doc = Document(project_id=cols["project_id"][i], words=words)
+                doc.add_integer("seq", seq)
+                doc.add_integer("start_time", starts[i] or 0)
+                if chars:
+                    for run in chars.split("\n"):  # separate values: no phrase across runs
+                        doc.add_text("chars", run)
+                add(doc)
+            except Exception:
+                self.failed_rows += 1
+                log.exception("search index: span seq %s could not be indexed; skipped", seq)
+        if not self._pending_docs:
+            self._first_pending_at = time.monotonic()
+        self._pending_docs += table.num_rows
+
+    def _commit_locked(self, force: bool = False) -> None:
+        """Commit when due (or forced), make it visible to searches, persist the watermark."""
+        if not force:
+            if not self._pending_docs:
+                return
+            age = time.monotonic() - self._first_pending_at
+            if age < self.settings.commit_interval_s and self._pending_docs < self.settings.commit_max_docs:
+                return
+        self._writer.commit()
+        self._index.reload()
+        self._pending_docs = 0
+        floor = self._watermark_floor()
+        watermark = self._indexed_upto if floor is None else min(floor, self._indexed_upto)
+        self._write_state(watermark)
+        self._watermark = watermark
+
+    # -- deleting -----------------------------------------------------------------------------
+    def _delete(self, query: tantivy.Query, pending: _PendingDelete) -> None:
+        with self._cv:
+            pending.upto = self._max_seen
+        with self._wlock:
+            if pending.upto > self._indexed_upto:
+                self._deletes.append(pending)
+            self._writer.delete_documents_by_query(query)
+            self._commit_locked(force=True)
+
+    def delete_seqs(self, seqs: Iterable[int]) -> None:
+        """Remove these spans (GDPR erasure, deleted traces); committed before returning."""
+        seqs = sorted({int(s) for s in seqs})
+        for i in range(0, len(seqs), _MAX_TERMS):
+            chunk = seqs[i:i + _MAX_TERMS]
+            query = tantivy.Query.term_set_query(self._schema, "seq", chunk)
+            self._delete(query, _PendingDelete(0, seqs=frozenset(chunk)))
+
+    def delete_project(self, project_id: str) -> None:
+        """Remove every span of a project; committed before returning."""
+        self._delete(self._project(project_id), _PendingDelete(0, project_id=project_id))
+
+    def delete_before(self, project_id: str, cutoff_time: dt.datetime | int) -> None:
+        """Remove a project's spans that started before ``cutoff_time`` (retention)."""
+        cutoff = _to_us(cutoff_time)
+        query = tantivy.Query.boolean_query([
+            (tantivy.Occur.Must, self._project(project_id)),
+            (tantivy.Occur.Must, self._range("start_time", None, cutoff - 1)),
+        ])
+        self._delete(query, _PendingDelete(0, project_id=project_id, before_us=cutoff))
+
+    def rebuild(self, tables: Iterable[pa.Table]) -> None:
+        """Drop everything and index these tables (every stored span, any order); call it with
+        ingest stopped, or spans only in memory meanwhile come back at the next start."""
+        with self._wlock:
+            self._writer.delete_all_documents()
+            self._indexed_upto = 0
+            self._commit_locked(force=True)  # watermark 0 until complete: a crash restarts it
+            highest = 0
+            for table in tables:
+                if not table.num_rows:
+                    continue
+                self._add_rows(table)
+                highest = max(highest, pc.max(table.column("seq")).as_py())
+                if self._pending_docs >= self.settings.commit_max_docs:
+                    self._writer.commit()
+                    self._pending_docs = 0
+            self._indexed_upto = max(highest, self._indexed_upto)
+            self._commit_locked(force=True)
+
+    # -- searching ----------------------------------------------------------------------------
+    def search(self, project_id: str, query: str, since: dt.datetime | int | None = None,
+               until: dt.datetime | int | None = None, limit: int = 50,
+               before: tuple[dt.datetime | int, int] | None = None) -> list[int]:
+        """Seqs of the project's spans matching ``query``, newest first (start_time, seq);
+        ``since`` inclusive, ``until`` exclusive; ``before=(start_time, seq)`` continues a page."""
+        clauses = self._clauses(query)
+        if not clauses or limit <= 0 or self._index is None:
+            return []
+        must = [self._project(project_id), *clauses]
+        if since is not None or until is not None:
+            lo = None if since is None else _to_us(since)
+            hi = None if until is None else _to_us(until) - 1
+            must.append(self._range("start_time", lo, hi))
+        if before is not None:
+            at, seq = _to_us(before[0]), int(before[1])
+            must.append(tantivy.Query.boolean_query([
+                (tantivy.Occur.Should, self._range("start_time", None, at - 1)),
+                (tantivy.Occur.Should, tantivy.Query.boolean_query([
+                    (tantivy.Occur.Must, self._range("start_time", at, at)),
+                    (tantivy.Occur.Must, self._range("seq", None, seq - 1)),
+                ])),
+            ]))
+        searcher = self._index.searcher()
+        hits = searcher.search(self._all(must), limit + 1, count=False, order_by_field="start_time").hits
+        seqs = searcher.fast_field_values("seq", [address for _, address in hits])
+        rows = sorted(zip((t for t, _ in hits), seqs), reverse=True)
+        if len(rows) <= limit or rows[limit - 1][0] != rows[limit][0]:
+            return [seq for _, seq in rows[:limit]]
+        # Spans sharing the cut-off start_time: the page must take the highest seqs among them.
+        tied = rows[limit - 1][0]
+        head = [seq for t, seq in rows if t > tied]
+        tie_query = self._all([*must, self._range("start_time", tied, tied)])
+        tail = searcher.search(tie_query, limit - len(head), count=False, order_by_field="seq").hits
+        return head + [seq for seq, _ in tail]
+
+    def _clauses(self, query: str) -> list[tantivy.Query]:
+        out: list[tantivy.Query] = []
+        for clause in parse(_text.normalize_query_text(query)):
+            q = self._clause(clause)
+            if q is not None:
+                out.append(q)
+        return out
+
+    def _clause(self, clause: Clause) -> tantivy.Query | None:
+        """One clause → a term, phrase or prefix query over the words and/or chars fields."""
+        parts: list[tantivy.Query] = []
+        pieces = list(_text.unspaced_runs(clause.text))
+        for position, (unspaced, piece) in enumerate(pieces):
+            field = "chars" if unspaced else "words"
+            tokens = self._analyzers["lynex_" + field].analyze(piece)
+            if not tokens:
+                continue
+            prefix = clause.kind == "prefix" and not unspaced and position == len(pieces) - 1
+            if prefix:
+                last = _regex_escape(tokens[-1]) + ".*"
+                parts.append(tantivy.Query.regex_query(self._schema, field, last) if len(tokens) == 1
+                             else tantivy.Query.regex_phrase_query(
+                                 self._schema, field, [*map(_regex_escape, tokens[:-1]), last]))
+            elif len(tokens) == 1:
+                parts.append(tantivy.Query.term_query(self._schema, field, tokens[0]))
+            else:
+                parts.append(tantivy.Query.phrase_query(self._schema, field, tokens))
+        return None if not parts else parts[0] if len(parts) == 1 else self._all(parts)
+
+    def _project(self, project_id: str) -> tantivy.Query:
+        return tantivy.Query.term_query(self._schema, "project_id", project_id, index_option="basic")
+
+    def _range(self, field: str, lo: int | None, hi: int | None) -> tantivy.Query:
+        return tantivy.Query.range_query(self._schema, field, tantivy.FieldType.Integer, lo, hi)
+
+    def _seq_range(self, lo: int | None, hi: int | None) -> tantivy.Query:
+        return self._range("seq", lo, hi)
+
+    @staticmethod
+    def _all(queries: list[tantivy.Query]) -> tantivy.Query:
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in queries])
+
+    # -- observability ------------------------------------------------------------------------
+    def stats(self) -> dict[str, int | str | None]:
+        """Figures for /metrics and /readyz: backlog, drops, watermark, documents."""
+        searcher = self._index.searcher() if self._index is not None else None
+        return {
+            "queued_rows": self._queued_rows,
+            "dropped_rows": self.dropped_rows,
+            "failed_rows": self.failed_rows,
+            "indexed_seq": self._indexed_upto,
+            "watermark": self._watermark,
+            "received_seq": self._max_seen,
+            "documents": searcher.num_docs if searcher is not None else 0,
+            "last_error": self.last_error,
+        }
+
+
+def _regex_escape(token: str) -> str:
+    """Tokens are letters and digits already; escape anything else for tantivy's regex syntax."""
+    return "".join(ch if ch.isalnum() else "\\" + ch for ch in token)
