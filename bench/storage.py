@@ -26,7 +26,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import msgspec  # noqa: E402
 
 from bench.ingest import free_port, span_template  # noqa: E402
 from lynex.config import load_config  # noqa: E402

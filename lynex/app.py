@@ -28,6 +28,7 @@ from lynex.storage.hot import HotStore
 from lynex.storage.meta import MetaStore
 from lynex.storage.query import SpanQueries
 from lynex.storage.retention import Retention, StoragePolicy
+from lynex.web.errors import EXCEPTION_HANDLERS
 from lynex.web.routes import admin, ingest, langfuse, ops, otlp, read, ui
 
 log = logging.getLogger(__name__)
@@ -121,5 +122,6 @@ def create_app(config: Config) -> Litestar:
         state=State({"services": services, "ui": ui.UiState.build()}),
         openapi_config=None,
         request_max_body_size=config.max_body_bytes,
+        exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
     )

@@ -12,7 +12,6 @@ building Arrow strings from Python ``str`` costs ~18x more than from ``bytes``.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import msgspec
 import pyarrow as pa

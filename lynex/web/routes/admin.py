@@ -12,7 +12,7 @@ from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.response import File
 
-from lynex.errors import LynexError, NotFound
+from lynex.errors import LynexError
 from lynex.storage.backup import backup
 from lynex.storage.query import QueryError, parse_time
 from lynex.web.auth import AuthFailure, bearer_token, require_key
@@ -31,10 +31,7 @@ def _scope(request: Request, scope: str) -> str | None:
 def compact_now(request: Request) -> Response:
     """Move closed day-partitions to Parquet now (normally scheduled)."""
     services = request.app.state.services
-    try:
-        project_id = _scope(request, "admin")
-    except AuthFailure as exc:
-        return error_response(exc.status, exc.message)
+    project_id = _scope(request, "admin")
     compactor = services.compactor
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     done = [compactor.compact_partition(p, day) for p, day, _ in compactor.closed_partitions(now)
@@ -47,11 +44,8 @@ def compact_now(request: Request) -> Response:
 def backup_now(request: Request, data: dict) -> Response:
     """Consistent backup of the whole installation into a directory on the server's disk."""
     services = request.app.state.services
-    try:
-        if _scope(request, "admin") is not None:
-            raise AuthFailure(403, "backups cover every project: use the local control token (lynex backup)")
-    except AuthFailure as exc:
-        return error_response(exc.status, exc.message)
+    if _scope(request, "admin") is not None:
+        raise AuthFailure(403, "backups cover every project: use the local control token (lynex backup)")
     target = data.get("dir") if isinstance(data, dict) else None
     if not isinstance(target, str) or not target:
         return error_response(400, "dir: required, a directory path on the server")
@@ -68,22 +62,23 @@ def export(request: Request) -> Response:
     """Spans of a project in a time range as Parquet or JSON lines (a file download)."""
     services = request.app.state.services
     params = request.query_params
+    project_id = _scope(request, "read")
+    if project_id is None:
+        if not params.get("project"):
+            raise QueryError("project: required with the control token")
+        project_id = services.meta.project(params["project"]).id
+    fmt = params.get("format", "jsonl")
+    if fmt not in ("parquet", "jsonl"):
+        raise QueryError(f"format: '{fmt}' must be parquet or jsonl")
+    since = parse_time("since", params["since"]) if params.get("since") else None
+    until = parse_time("until", params["until"]) if params.get("until") else None
+    fd, path = tempfile.mkstemp(prefix="lynex-export-", suffix=f".{fmt}")
+    os.close(fd)
     try:
-        project_id = _scope(request, "read")
-        if project_id is None:
-            if not params.get("project"):
-                raise QueryError("project: required with the control token")
-            project_id = services.meta.project(params["project"]).id
-        fmt = params.get("format", "jsonl")
-        since = parse_time("since", params["since"]) if params.get("since") else None
-        until = parse_time("until", params["until"]) if params.get("until") else None
-        fd, path = tempfile.mkstemp(prefix="lynex-export-", suffix=f".{fmt}")
-        os.close(fd)
         services.queries.export(project_id, path, fmt, since, until)
-    except AuthFailure as exc:
-        return error_response(exc.status, exc.message)
-    except (QueryError, NotFound) as exc:
-        return error_response(400 if isinstance(exc, QueryError) else 404, str(exc))
+    except BaseException:
+        os.unlink(path)
+        raise
     media = "application/vnd.apache.parquet" if fmt == "parquet" else "application/x-ndjson"
     return File(path=path, filename=f"lynex-{project_id}.{fmt}", media_type=media,
                 background=BackgroundTask(os.unlink, path))
