@@ -161,7 +161,7 @@ def test_overview_totals_match_the_read_api(page, site):
     # a filter applies to every figure and lands in the URL
     page.select_option("select[name=model]", "claude-3-haiku")
     page.wait_for_url(re.compile(r"model=claude-3-haiku"))
-    page.wait_for_function("document.querySelector('#stat-requests').dataset.value !== '%d'" % len(spans))
+    page.wait_for_function("() => document.querySelector('#stat-requests').dataset.value !== '%d'" % len(spans))
     claude = api_spans(site, model="claude-3-haiku")
     assert int(page.get_attribute("#stat-requests", "data-value")) == len(claude)
     assert [t.inner_text() for t in page.locator("#by-model tbody td:first-child a").all()] == ["claude-3-haiku"]
@@ -173,15 +173,15 @@ def test_timeline_filters_change_table_and_url(page, site):
     page.goto(f"{site['base']}/spans")
     assert page.locator("#rows tr.span-row").count() == 50  # one page; older ones behind "Load older"
     page.click("#load-more")
-    page.wait_for_function("document.querySelectorAll('#rows tr.span-row').length > 50")
+    page.wait_for_function("() => document.querySelectorAll('#rows tr.span-row').length > 50")
     page.select_option("select[name=status]", "error")
     page.wait_for_url(re.compile(r"status=error"))
     errors = api_spans(site, status="error")
-    page.wait_for_function(f"document.querySelectorAll('#rows tr.span-row').length === {len(errors)}")
+    page.wait_for_function(f"() => document.querySelectorAll('#rows tr.span-row').length === {len(errors)}")
     assert page.locator("#rows tr.span-row.is-error").count() == len(errors)
     page.fill("#q", "question number 10")
     page.wait_for_url(re.compile(r"q=question"))
-    page.wait_for_function("document.querySelectorAll('#rows tr.span-row').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#rows tr.span-row').length === 1")
     assert "question number 10" in page.inner_text("#rows")
     # the URL alone reproduces the view
     page.goto(page.url)
@@ -235,7 +235,7 @@ def test_trace_view_tree_waterfall_and_paging(page, site):
     assert page.locator("#trace-tree tr.trow.is-error").count() == 1
     assert page.locator("#trace-tree tr.trow rect").count() == rows.count()
     page.click("#trace-tree a.more")
-    page.wait_for_function("document.querySelectorAll('#trace-tree tr.trow').length === 154")
+    page.wait_for_function("() => document.querySelectorAll('#trace-tree tr.trow').length === 154")
     page.click("#trace-tree tr[data-span-id=t-fail] a")
     page.wait_for_selector("#detail-pane #span-detail[data-span-id=t-fail]")
     assert "tool timed out after 900 ms" in page.inner_text("#detail-pane #span-error")
