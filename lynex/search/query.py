@@ -3,6 +3,7 @@
     refund policy        both words, anywhere in the span (AND)
     "refund policy"      the exact phrase
     refund*              any word starting with "refund"
+    "refund pol*"        the phrase, its last word a prefix
     退款 / 払い戻し        Chinese, Japanese, Thai…: substring match on characters
     gpt-4o               punctuation splits words, so this is the phrase "gpt 4o"
 
@@ -36,7 +37,9 @@ def parse(query: str) -> list[Clause]:
             end = query.find('"', i + 1)
             end = n if end < 0 else end
             text = query[i + 1:end].strip()
-            if text:
+            if text.endswith("*") and text.rstrip("*").strip():
+                clauses.append(Clause("prefix", text.rstrip("*")))
+            elif text.strip("*").strip():
                 clauses.append(Clause("phrase", text))
             i = end + 1
         else:
