@@ -66,6 +66,7 @@ class SearchSettings:
     max_chars_per_span: int = 64_000  # longer span text is indexed up to here only
     catchup_batch_rows: int = 20_000  # rows read from the source per call
     catchup_patience_s: float = 60.0  # how long a gap may stay unreadable before it is left to restart
+    first_window_s: float = 3600.0  # search looks at the newest hour first, then 8× wider
     close_timeout_s: float = 30.0  # how long __exit__ keeps indexing the queue before it gives up
 
 
@@ -131,6 +132,8 @@ class SearchIndex:
         self._indexed_upto = 0  # every seq ≤ this is in the writer (committed or pending)
         self._watermark = 0  # every seq ≤ this is committed (persisted in state.json)
         self._pending_docs = 0
+        self._newest_us: int | None = None  # bounds of start_time over indexed spans (deletes
+        self._oldest_us: int | None = None  # leave them wider than needed: harmless)
         self._first_pending_at = 0.0
         self._catchup_needed = source is not None  # at start: anything above the watermark
         self._ready = threading.Event()
@@ -189,6 +192,7 @@ class SearchIndex:
             self._index.register_tokenizer(name, analyzer)
         self._index.config_reader(reload_policy="Manual")  # reloaded by each commit, below
         self._watermark = self._indexed_upto = int(state["watermark"])
+        self._time_bounds()
 
     def _start_writer(self) -> None:
         """In the indexer thread: lower its priority first, so that tantivy's indexing and merge
@@ -373,7 +377,13 @@ class SearchIndex:
     def _add_rows(self, table: pa.Table) -> None:
         cols = {name: table.column(name).to_pylist() for name in
                 ("project_id", "seq", "name", "model", "input", "output", "metadata")}
-        starts = table.column("start_time").cast(pa.int64()).to_pylist()
+        start_col = table.column("start_time").cast(pa.int64())
+        starts = start_col.to_pylist()
+        bounds = pc.min_max(start_col).as_py()
+        if bounds["min"] is not None:
+            # Widened before the documents are visible, so a search never misses them.
+            self._newest_us = max(bounds["max"], self._newest_us or bounds["max"])
+            self._oldest_us = min(bounds["min"], self._oldest_us or bounds["min"])
         max_chars = self.settings.max_chars_per_span
         Document, span_text, split = tantivy.Document, _text.span_text, _text.split_scripts
         add = self._writer.add_document
@@ -472,12 +482,11 @@ class SearchIndex:
         if not clauses or limit <= 0 or self._index is None:
             return []
         must = [self._project(project_id), *clauses]
-        if since is not None or until is not None:
-            lo = None if since is None else _to_us(since)
-            hi = None if until is None else _to_us(until) - 1
-            must.append(self._range("start_time", lo, hi))
+        lo = None if since is None else _to_us(since)
+        hi = None if until is None else _to_us(until) - 1  # inclusive from here on
         if before is not None:
             at, seq = _to_us(before[0]), int(before[1])
+            hi = at if hi is None else min(hi, at)
             must.append(tantivy.Query.boolean_query([
                 (tantivy.Occur.Should, self._range("start_time", None, at - 1)),
                 (tantivy.Occur.Should, tantivy.Query.boolean_query([
@@ -486,6 +495,29 @@ class SearchIndex:
                 ])),
             ]))
         searcher = self._index.searcher()
+        newest, oldest = self._newest_us, self._oldest_us
+        if newest is None or oldest is None:  # empty index
+            return []
+        # Newest first, so look at the most recent window first and widen it only when the page
+        # is not full: a word in every span is answered from the last hour's segments instead of
+        # ranking millions of matches. Exact: each window is strictly older than the previous.
+        upper = newest if hi is None else min(hi, newest)
+        floor = oldest if lo is None else max(lo, oldest)
+        width = max(1, int(self.settings.first_window_s * 1_000_000))
+        seqs: list[int] = []
+        while len(seqs) < limit and upper >= floor:
+            lower = upper - width + 1
+            if lower <= floor:
+                lower = lo  # the last window: everything below, whatever the bounds we track
+            window = self._range("start_time", lower, upper)
+            seqs += self._page(searcher, [*must, window], limit - len(seqs))
+            if lower is None or lower <= floor:
+                break
+            upper, width = lower - 1, width * 8
+        return seqs
+
+    def _page(self, searcher: tantivy.Searcher, must: list[tantivy.Query], limit: int) -> list[int]:
+        """The top ``limit`` seqs of a query by (start_time, seq) descending."""
         hits = searcher.search(self._all(must), limit + 1, count=False, order_by_field="start_time").hits
         seqs = searcher.fast_field_values("seq", [address for _, address in hits])
         rows = sorted(zip((t for t, _ in hits), seqs), reverse=True)
@@ -497,6 +529,14 @@ class SearchIndex:
         tie_query = self._all([*must, self._range("start_time", tied, tied)])
         tail = searcher.search(tie_query, limit - len(head), count=False, order_by_field="seq").hits
         return head + [seq for seq, _ in tail]
+
+    def _time_bounds(self) -> None:
+        """Newest and oldest start_time in the index (kept up to date by _add_rows)."""
+        searcher = self._index.searcher()
+        everything = tantivy.Query.all_query()
+        for order, attr in ((tantivy.Order.Desc, "_newest_us"), (tantivy.Order.Asc, "_oldest_us")):
+            hits = searcher.search(everything, 1, count=False, order_by_field="start_time", order=order).hits
+            setattr(self, attr, hits[0][0] if hits else None)
 
     def _clauses(self, query: str) -> list[tantivy.Query]:
         out: list[tantivy.Query] = []

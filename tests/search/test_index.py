@@ -249,3 +249,32 @@ def test_concurrent_searches_while_writing(index):
         t.join()
     assert not errors
     assert len(index.search("p1", "alpha", limit=5000)) == 900
+
+
+def test_pages_match_a_brute_force_sort(tmp_path):
+    """Random times with many ties, spread over 10 days, searched through small time windows:
+    every page equals sorting the matches by (start_time, seq) descending."""
+    import random
+
+    rnd = random.Random(3)
+    rows = []
+    for seq in range(1, 401):
+        at = T0 + dt.timedelta(seconds=rnd.choice([0, 7, 7, 60, 3600]) * rnd.randrange(0, 240))
+        rows.append({"seq": seq, "start_time": at, "input": msg("alpha" if seq % 3 else "alpha beta")})
+    settings = FAST.__class__(**{**FAST.__dict__, "first_window_s": 30.0})
+    with SearchIndex(tmp_path / "search", settings) as index:
+        for i in range(0, 400, 100):
+            indexed(index, spans(*rows[i:i + 100]))
+        for query, pred in (("alpha", lambda r: True), ("beta", lambda r: r["seq"] % 3 == 0)):
+            expected = [r["seq"] for r in sorted((r for r in rows if pred(r)),
+                                                  key=lambda r: (r["start_time"], r["seq"]), reverse=True)]
+            by_seq = {r["seq"]: r for r in rows}
+            for limit in (1, 7, 50):
+                got, before = [], None
+                while page := index.search("p1", query, limit=limit, before=before):
+                    got += page
+                    before = (by_seq[page[-1]]["start_time"], page[-1])
+                assert got == expected
+            since, until = T0 + dt.timedelta(hours=20), T0 + dt.timedelta(hours=100)
+            window = [s for s in expected if since <= by_seq[s]["start_time"] < until]
+            assert index.search("p1", query, since=since, until=until, limit=1000) == window
