@@ -37,6 +37,7 @@ def serve(config: Config) -> None:
                               log_enabled=False, backlog=1024))
 
     def stop() -> None:
+        app.state.ui.live.end_streams()  # open live tails would otherwise hold the graceful stop
         for server in reversed(servers):  # the OTLP listener first: no new work while the main one drains
             server.stop()
 

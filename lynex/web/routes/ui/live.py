@@ -31,6 +31,7 @@ class LiveHub:
         self._subscribers: set[Subscriber] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pipeline = None
+        self._closed = False
 
     def attach(self, pipeline, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -41,8 +42,18 @@ class LiveHub:
         """Detach from the pipeline and end every open stream."""
         if self._pipeline is not None and self.on_table in self._pipeline.listeners:
             self._pipeline.listeners.remove(self.on_table)
+        self._closed = True
         for sub in list(self._subscribers):
             self._offer(sub, None)
+
+    def end_streams(self) -> None:
+        """Ask every open stream to finish (from any thread): called when the server begins to stop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self.close)
+            except RuntimeError:
+                pass
 
     def on_table(self, table: pa.Table) -> None:
         """Called on the processor thread: never blocks, never raises into ingest."""
@@ -72,6 +83,8 @@ class LiveHub:
     def subscribe(self, project_id: str) -> Subscriber:
         sub = Subscriber(project_id)
         self._subscribers.add(sub)
+        if self._closed:  # stopping: the stream ends at once
+            self._offer(sub, None)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
