@@ -59,7 +59,7 @@ class SearchSettings:
 
     commit_interval_s: float = 1.0  # a span is searchable within about this long after add()
     commit_max_docs: int = 200_000  # commit sooner when this many documents are pending
-    backlog_max_rows: int = 200_000  # rows queued for the indexer before add() drops (→ gap)
+    backlog_max_rows: int = 100_000  # rows queued before add() drops them (→ gap; ~200 MB)
     writer_heap_bytes: int = 128_000_000  # tantivy's indexing memory, split between its threads
     writer_threads: int = 2  # tantivy indexing threads (they run niced: see indexer_nice)
     indexer_nice: int = 10  # Linux: the indexer and tantivy's threads yield the CPU to ingest
@@ -478,6 +478,13 @@ class SearchIndex:
                before: tuple[dt.datetime | int, int] | None = None) -> list[int]:
         """Seqs of the project's spans matching ``query``, newest first (start_time, seq);
         ``since`` inclusive, ``until`` exclusive; ``before=(start_time, seq)`` continues a page."""
+        return [seq for _, seq in self.search_keys(project_id, query, since, until, limit, before)]
+
+    def search_keys(self, project_id: str, query: str, since: dt.datetime | int | None = None,
+                    until: dt.datetime | int | None = None, limit: int = 50,
+                    before: tuple[dt.datetime | int, int] | None = None) -> list[tuple[int, int]]:
+        """Like :meth:`search`, as (start_time µs since the epoch, seq) pairs: the last one is the
+        ``before`` of the next page, without a lookup."""
         clauses = self._clauses(query)
         if not clauses or limit <= 0 or self._index is None:
             return []
@@ -504,7 +511,7 @@ class SearchIndex:
         upper = newest if hi is None else min(hi, newest)
         floor = oldest if lo is None else max(lo, oldest)
         width = max(1, int(self.settings.first_window_s * 1_000_000))
-        seqs: list[int] = []
+        seqs: list[tuple[int, int]] = []
         while len(seqs) < limit and upper >= floor:
             lower = upper - width + 1
             if lower <= floor:
@@ -516,19 +523,20 @@ class SearchIndex:
             upper, width = lower - 1, width * 8
         return seqs
 
-    def _page(self, searcher: tantivy.Searcher, must: list[tantivy.Query], limit: int) -> list[int]:
-        """The top ``limit`` seqs of a query by (start_time, seq) descending."""
+    def _page(self, searcher: tantivy.Searcher, must: list[tantivy.Query],
+              limit: int) -> list[tuple[int, int]]:
+        """The top ``limit`` (start_time, seq) of a query, descending."""
         hits = searcher.search(self._all(must), limit + 1, count=False, order_by_field="start_time").hits
         seqs = searcher.fast_field_values("seq", [address for _, address in hits])
         rows = sorted(zip((t for t, _ in hits), seqs), reverse=True)
         if len(rows) <= limit or rows[limit - 1][0] != rows[limit][0]:
-            return [seq for _, seq in rows[:limit]]
+            return rows[:limit]
         # Spans sharing the cut-off start_time: the page must take the highest seqs among them.
         tied = rows[limit - 1][0]
-        head = [seq for t, seq in rows if t > tied]
+        head = [row for row in rows if row[0] > tied]
         tie_query = self._all([*must, self._range("start_time", tied, tied)])
         tail = searcher.search(tie_query, limit - len(head), count=False, order_by_field="seq").hits
-        return head + [seq for seq, _ in tail]
+        return head + [(tied, seq) for seq, _ in tail]
 
     def _time_bounds(self) -> None:
         """Newest and oldest start_time in the index (kept up to date by _add_rows)."""

@@ -275,6 +275,11 @@ def test_pages_match_a_brute_force_sort(tmp_path):
                     got += page
                     before = (by_seq[page[-1]]["start_time"], page[-1])
                 assert got == expected
+            keys, before = [], None
+            while page := index.search_keys("p1", query, limit=9, before=before):
+                keys += page
+                before = page[-1]
+            assert [seq for _, seq in keys] == expected
             since, until = T0 + dt.timedelta(hours=20), T0 + dt.timedelta(hours=100)
             window = [s for s in expected if since <= by_seq[s]["start_time"] < until]
             assert index.search("p1", query, since=since, until=until, limit=1000) == window
