@@ -27,7 +27,8 @@ def usd(value) -> str:
     if value == 0:
         return "$0"
     if abs(value) < 0.01:
-        return f"${value:.6f}".rstrip("0")
+        text = f"${value:.6f}".rstrip("0").rstrip(".")
+        return text if text != "$0" else "<$0.000001"
     return f"${value:,.2f}" if abs(value) >= 100 else f"${value:.4f}"
 
 
