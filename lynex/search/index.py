@@ -39,12 +39,11 @@ import pyarrow.compute as pc
 import tantivy
 
 from lynex.search import text as _text
-from lynex.search.query import Clause, parse
+from lynex.search.query import QueryBuilder
+from lynex.search.schema import FORMAT_VERSION, analyzers, schema, to_us
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when the schema or tokenization changes: the index is rebuilt
-_EPOCH = dt.datetime(1970, 1, 1)
 _MAX_TERMS = 1024  # per delete batch: term-set queries stay small
 
 # A source of rows to catch up from: (after_seq, max_rows) → rows with seq > after_seq ordered by
@@ -80,35 +79,6 @@ class _PendingDelete:
     before_us: int | None = None  # with project_id: only rows older than this
 
 
-def _to_us(value: dt.datetime | int | float) -> int:
-    """A stored start_time as microseconds since the epoch (naive datetimes are UTC)."""
-    if isinstance(value, (int, float)):
-        return int(value)
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return (value - _EPOCH) // dt.timedelta(microseconds=1)
-
-
-def _schema() -> tantivy.Schema:
-    sb = tantivy.SchemaBuilder()
-    sb.add_text_field("project_id", tokenizer_name="raw", index_option="basic")
-    sb.add_integer_field("seq", indexed=True, fast=True)
-    sb.add_integer_field("start_time", fast=True)  # µs since the epoch, UTC
-    sb.add_text_field("words", tokenizer_name="lynex_words", index_option="position")
-    sb.add_text_field("chars", tokenizer_name="lynex_chars", index_option="position")
-    return sb.build()
-
-
-def _analyzers() -> dict[str, tantivy.TextAnalyzer]:
-    tk, flt, build = tantivy.Tokenizer, tantivy.Filter, tantivy.TextAnalyzerBuilder
-    return {
-        # Tokens over 64 chars are hashes, base64 and minified blobs: nobody types them.
-        "lynex_words": build(tk.simple()).filter(flt.remove_long(64)).filter(flt.lowercase())
-        .filter(flt.ascii_fold()).build(),
-        "lynex_chars": build(tk.regex(r"\S")).filter(flt.lowercase()).build(),
-    }
-
-
 class SearchIndex:
     """Full-text search over spans: ``add`` from the ingest thread, ``search`` from anywhere."""
 
@@ -117,8 +87,8 @@ class SearchIndex:
         self.directory = Path(directory)
         self.settings = settings or SearchSettings()
         self.source = source
-        self._schema = _schema()
-        self._analyzers = _analyzers()
+        self._schema = schema()
+        self._q = QueryBuilder(self._schema, analyzers())
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
         self._wlock = threading.Lock()  # the tantivy writer and the index-side state below
@@ -188,7 +158,7 @@ class SearchIndex:
             index_dir.mkdir(parents=True)
             self._index = tantivy.Index(self._schema, path=str(index_dir), reuse=True)
             state = {"watermark": 0}
-        for name, analyzer in self._analyzers.items():
+        for name, analyzer in self._q.analyzers.items():
             self._index.register_tokenizer(name, analyzer)
         self._index.config_reader(reload_policy="Manual")  # reloaded by each commit, below
         self._watermark = self._indexed_upto = int(state["watermark"])
@@ -206,7 +176,7 @@ class SearchIndex:
         with self._wlock:
             self._writer = self._index.writer(s.writer_heap_bytes, s.writer_threads)
             # Drop documents committed above the persisted watermark: they will be re-fed.
-            self._writer.delete_documents_by_query(self._seq_range(self._watermark + 1, None))
+            self._writer.delete_documents_by_query(self._q.range("seq", self._watermark + 1, None))
             self._commit_locked(force=True)
 
     # -- state file ---------------------------------------------------------------------------
@@ -442,14 +412,14 @@ class SearchIndex:
 
     def delete_project(self, project_id: str) -> None:
         """Remove every span of a project; committed before returning."""
-        self._delete(self._project(project_id), _PendingDelete(0, project_id=project_id))
+        self._delete(self._q.project(project_id), _PendingDelete(0, project_id=project_id))
 
     def delete_before(self, project_id: str, cutoff_time: dt.datetime | int) -> None:
         """Remove a project's spans that started before ``cutoff_time`` (retention)."""
-        cutoff = _to_us(cutoff_time)
+        cutoff = to_us(cutoff_time)
         query = tantivy.Query.boolean_query([
-            (tantivy.Occur.Must, self._project(project_id)),
-            (tantivy.Occur.Must, self._range("start_time", None, cutoff - 1)),
+            (tantivy.Occur.Must, self._q.project(project_id)),
+            (tantivy.Occur.Must, self._q.range("start_time", None, cutoff - 1)),
         ])
         self._delete(query, _PendingDelete(0, project_id=project_id, before_us=cutoff))
 
@@ -485,20 +455,20 @@ class SearchIndex:
                     before: tuple[dt.datetime | int, int] | None = None) -> list[tuple[int, int]]:
         """Like :meth:`search`, as (start_time µs since the epoch, seq) pairs: the last one is the
         ``before`` of the next page, without a lookup."""
-        clauses = self._clauses(query)
+        clauses = self._q.clauses(query)
         if not clauses or limit <= 0 or self._index is None:
             return []
-        must = [self._project(project_id), *clauses]
-        lo = None if since is None else _to_us(since)
-        hi = None if until is None else _to_us(until) - 1  # inclusive from here on
+        must = [self._q.project(project_id), *clauses]
+        lo = None if since is None else to_us(since)
+        hi = None if until is None else to_us(until) - 1  # inclusive from here on
         if before is not None:
-            at, seq = _to_us(before[0]), int(before[1])
+            at, seq = to_us(before[0]), int(before[1])
             hi = at if hi is None else min(hi, at)
             must.append(tantivy.Query.boolean_query([
-                (tantivy.Occur.Should, self._range("start_time", None, at - 1)),
+                (tantivy.Occur.Should, self._q.range("start_time", None, at - 1)),
                 (tantivy.Occur.Should, tantivy.Query.boolean_query([
-                    (tantivy.Occur.Must, self._range("start_time", at, at)),
-                    (tantivy.Occur.Must, self._range("seq", None, seq - 1)),
+                    (tantivy.Occur.Must, self._q.range("start_time", at, at)),
+                    (tantivy.Occur.Must, self._q.range("seq", None, seq - 1)),
                 ])),
             ]))
         searcher = self._index.searcher()
@@ -516,7 +486,7 @@ class SearchIndex:
             lower = upper - width + 1
             if lower <= floor:
                 lower = lo  # the last window: everything below, whatever the bounds we track
-            window = self._range("start_time", lower, upper)
+            window = self._q.range("start_time", lower, upper)
             seqs += self._page(searcher, [*must, window], limit - len(seqs))
             if lower is None or lower <= floor:
                 break
@@ -526,7 +496,7 @@ class SearchIndex:
     def _page(self, searcher: tantivy.Searcher, must: list[tantivy.Query],
               limit: int) -> list[tuple[int, int]]:
         """The top ``limit`` (start_time, seq) of a query, descending."""
-        hits = searcher.search(self._all(must), limit + 1, count=False, order_by_field="start_time").hits
+        hits = searcher.search(self._q.all(must), limit + 1, count=False, order_by_field="start_time").hits
         seqs = searcher.fast_field_values("seq", [address for _, address in hits])
         rows = sorted(zip((t for t, _ in hits), seqs), reverse=True)
         if len(rows) <= limit or rows[limit - 1][0] != rows[limit][0]:
@@ -534,7 +504,7 @@ class SearchIndex:
         # Spans sharing the cut-off start_time: the page must take the highest seqs among them.
         tied = rows[limit - 1][0]
         head = [row for row in rows if row[0] > tied]
-        tie_query = self._all([*must, self._range("start_time", tied, tied)])
+        tie_query = self._q.all([*must, self._q.range("start_time", tied, tied)])
         tail = searcher.search(tie_query, limit - len(head), count=False, order_by_field="seq").hits
         return head + [(tied, seq) for seq, _ in tail]
 
@@ -545,48 +515,6 @@ class SearchIndex:
         for order, attr in ((tantivy.Order.Desc, "_newest_us"), (tantivy.Order.Asc, "_oldest_us")):
             hits = searcher.search(everything, 1, count=False, order_by_field="start_time", order=order).hits
             setattr(self, attr, hits[0][0] if hits else None)
-
-    def _clauses(self, query: str) -> list[tantivy.Query]:
-        out: list[tantivy.Query] = []
-        for clause in parse(_text.normalize_query_text(query)):
-            q = self._clause(clause)
-            if q is not None:
-                out.append(q)
-        return out
-
-    def _clause(self, clause: Clause) -> tantivy.Query | None:
-        """One clause → a term, phrase or prefix query over the words and/or chars fields."""
-        parts: list[tantivy.Query] = []
-        pieces = list(_text.unspaced_runs(clause.text))
-        for position, (unspaced, piece) in enumerate(pieces):
-            field = "chars" if unspaced else "words"
-            tokens = self._analyzers["lynex_" + field].analyze(piece)
-            if not tokens:
-                continue
-            prefix = clause.kind == "prefix" and not unspaced and position == len(pieces) - 1
-            if prefix:
-                last = _regex_escape(tokens[-1]) + ".*"
-                parts.append(tantivy.Query.regex_query(self._schema, field, last) if len(tokens) == 1
-                             else tantivy.Query.regex_phrase_query(
-                                 self._schema, field, [*map(_regex_escape, tokens[:-1]), last]))
-            elif len(tokens) == 1:
-                parts.append(tantivy.Query.term_query(self._schema, field, tokens[0]))
-            else:
-                parts.append(tantivy.Query.phrase_query(self._schema, field, tokens))
-        return None if not parts else parts[0] if len(parts) == 1 else self._all(parts)
-
-    def _project(self, project_id: str) -> tantivy.Query:
-        return tantivy.Query.term_query(self._schema, "project_id", project_id, index_option="basic")
-
-    def _range(self, field: str, lo: int | None, hi: int | None) -> tantivy.Query:
-        return tantivy.Query.range_query(self._schema, field, tantivy.FieldType.Integer, lo, hi)
-
-    def _seq_range(self, lo: int | None, hi: int | None) -> tantivy.Query:
-        return self._range("seq", lo, hi)
-
-    @staticmethod
-    def _all(queries: list[tantivy.Query]) -> tantivy.Query:
-        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in queries])
 
     # -- observability ------------------------------------------------------------------------
     def stats(self) -> dict[str, int | str | None]:
@@ -602,8 +530,3 @@ class SearchIndex:
             "documents": searcher.num_docs if searcher is not None else 0,
             "last_error": self.last_error,
         }
-
-
-def _regex_escape(token: str) -> str:
-    """Tokens are letters and digits already; escape anything else for tantivy's regex syntax."""
-    return "".join(ch if ch.isalnum() else "\\" + ch for ch in token)
