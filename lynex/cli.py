@@ -10,7 +10,6 @@ from typing import List, Optional
 
 import typer
 
-from lynex import __version__
 from lynex.accounts.cli import users_app
 from lynex.config import load_config
 from lynex.errors import LynexError
@@ -201,8 +200,9 @@ def export(project: str = typer.Option(..., "--project", help="Project id or nam
 
 @app.command()
 def version() -> None:
-    """Print the version."""
-    typer.echo(f"lynex {__version__}")
+    """Print the version, build date and commit."""
+    from lynex.buildinfo import describe
+    typer.echo(describe())
 
 
 @projects_app.command("create")
