@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from lynex import control
+from lynex.alerts import AlertService
 from lynex.config import Config
 from lynex.control import Control
 from lynex.datadir import DataDirLock
@@ -29,7 +30,7 @@ from lynex.storage.meta import MetaStore
 from lynex.storage.query import SpanQueries
 from lynex.storage.retention import Retention, StoragePolicy
 from lynex.web.errors import EXCEPTION_HANDLERS
-from lynex.web.routes import admin, ingest, langfuse, ops, otlp, read, ui
+from lynex.web.routes import admin, alerts_api, ingest, langfuse, ops, otlp, read, ui
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Services:
     retention: Retention | None = None
     control: Control | None = None
     scheduler: Scheduler | None = None
+    alerts: AlertService | None = None
     ready: bool = False
     notices: list[str] = field(default_factory=list)
 
@@ -91,6 +93,10 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         services.retention = Retention(
             services.hot, services.meta, services.cold, config.parquet_dir, services.pipeline.run_on_writer,
             StoragePolicy(config.local_days, config.keep_days, config.cold_location))
+        # Alerts read through the query layer and listen to the pipeline; entered after it, so on
+        # exit they detach before the pipeline drains (and after the scheduler's last evaluation).
+        services.alerts = stack.enter_context(AlertService.from_config(
+            config, services.meta, services.queries, services.metrics, services.pipeline))
         services.scheduler = stack.enter_context(Scheduler(services))
         token = services.meta.ensure_setup_token()
         if token:
@@ -117,7 +123,7 @@ def create_app(config: Config) -> Litestar:
     """Build the whole application for ``config``; parts start in the lifespan."""
     services = Services(config=config, metrics=Metrics())
     return Litestar(
-        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *langfuse.ROUTES, *read.ROUTES, *admin.ROUTES, *ops.ROUTES, *ui.router()],
+        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *langfuse.ROUTES, *read.ROUTES, *admin.ROUTES, *ops.ROUTES, alerts_api.router(), *ui.router()],
         lifespan=[_lifespan, ui.lifespan],  # the dashboard's live tail attaches to the running pipeline
         state=State({"services": services, "ui": ui.UiState.build()}),
         openapi_config=None,

@@ -56,6 +56,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cold_cache_bytes", int, 2 * 1024 * MiB, "Local cache for Parquet parts read back from cold storage."),
     Setting("retention_interval_minutes", float, 60.0, "How often tiering and retention run (0 = only lynex gc)."),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
+    Setting("public_url", str, "", "Base URL of the dashboard used in alert links (default http://host:port/)."),
+    Setting("master_key_file", str, "", "File holding the installation's master key (encrypts channel secrets); "
+            "default <data_dir>/master.key, created with 0600 on first start."),
+    Setting("alert_eval_interval_s", float, 60.0, "How often every alert rule is evaluated, seconds."),
+    Setting("alert_delivery_attempts", int, 5, "Tries per alert notification before it is recorded as failed."),
+    Setting("alert_retry_backoff_s", float, 2.0, "Wait before the 2nd try of a notification; doubles each try."),
+    Setting("alert_delivery_timeout_s", float, 10.0, "Timeout of one webhook, Slack or SMTP attempt, seconds."),
+    Setting("smtp_host", str, "", "SMTP server for email alerts (empty: email channels cannot send)."),
+    Setting("smtp_port", int, 587, "SMTP port (587 with STARTTLS)."),
+    Setting("smtp_username", str, "", "SMTP login (empty: no AUTH)."),
+    Setting("smtp_password", str, "", "SMTP password; prefer LYNEX_SMTP_PASSWORD over the config file."),
+    Setting("smtp_starttls", bool, True, "Upgrade the SMTP connection with STARTTLS before AUTH."),
+    Setting("smtp_from", str, "lynex@localhost", "Sender address of alert emails."),
+    Setting("smtp_ca_file", str, "", "CA bundle trusted for the SMTP server's certificate (default: system CAs)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -109,6 +123,19 @@ class Config:
     cold_cache_bytes: int = 2 * 1024 * MiB
     retention_interval_minutes: float = 60.0
     log_level: str = "info"
+    public_url: str = ""
+    master_key_file: str = ""
+    alert_eval_interval_s: float = 60.0
+    alert_delivery_attempts: int = 5
+    alert_retry_backoff_s: float = 2.0
+    alert_delivery_timeout_s: float = 10.0
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = dataclasses.field(default="", repr=False)
+    smtp_starttls: bool = True
+    smtp_from: str = "lynex@localhost"
+    smtp_ca_file: str = ""
     cold_locations: tuple[ColdLocation, ...] = ()
 
     def find_cold_location(self, name: str) -> ColdLocation:
@@ -133,6 +160,10 @@ class Config:
     @property
     def parquet_dir(self) -> Path:
         return self.data_dir / "parquet"
+
+    @property
+    def master_key_path(self) -> Path:
+        return Path(self.master_key_file).expanduser() if self.master_key_file else self.data_dir / "master.key"
 
     @property
     def cold_cache_dir(self) -> Path:
@@ -270,5 +301,10 @@ def _validate(config: Config) -> None:
         config.find_cold_location(config.cold_location)  # raises with the list of configured ones
     if config.keep_days < config.local_days:
         raise ConfigError(f"keep_days ({config.keep_days}) must be at least local_days ({config.local_days})")
+    if config.alert_eval_interval_s <= 0 or config.alert_delivery_attempts < 1 or config.alert_retry_backoff_s < 0:
+        raise ConfigError("alert_eval_interval_s must be > 0, alert_delivery_attempts ≥ 1 and "
+                          "alert_retry_backoff_s ≥ 0")
+    if config.public_url and not config.public_url.startswith(("http://", "https://")):
+        raise ConfigError(f"public_url must start with http:// or https://, got {config.public_url!r}")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log_level must be one of debug, info, warning, error; got {config.log_level!r}")

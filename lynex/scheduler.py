@@ -46,6 +46,8 @@ class Scheduler:
         minutes = self.services.config.retention_interval_minutes
         if minutes > 0:
             self.add_interval(self.services.retention.run, minutes * 60, "retention")
+        if self.services.alerts is not None:
+            self.add_interval(self.services.alerts.evaluate_all, self.services.config.alert_eval_interval_s, "alerts")
         self._scheduler.start()
         return self
 

@@ -45,6 +45,35 @@ MIGRATIONS: dict[int, list[str]] = {
                csrf TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL)""",
         "CREATE INDEX sessions_user ON sessions(user_id)",
     ],
+    # Alerts (lynex/alerts/store.py): rules, channels (secrets encrypted), incidents and their
+    # notifications. Incidents keep the rule's name so history survives the rule's deletion.
+    3: [
+        """CREATE TABLE alert_channels (
+               id TEXT PRIMARY KEY, project_id TEXT NOT NULL REFERENCES projects(id), name TEXT NOT NULL,
+               type TEXT NOT NULL, config TEXT NOT NULL, secret TEXT, created_at REAL NOT NULL,
+               updated_at REAL NOT NULL)""",
+        "CREATE INDEX alert_channels_project ON alert_channels(project_id)",
+        """CREATE TABLE alert_rules (
+               id TEXT PRIMARY KEY, project_id TEXT NOT NULL REFERENCES projects(id), definition TEXT NOT NULL,
+               created_at REAL NOT NULL, updated_at REAL NOT NULL)""",
+        "CREATE INDEX alert_rules_project ON alert_rules(project_id)",
+        """CREATE TABLE alert_incidents (
+               id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, project_id TEXT NOT NULL, rule_name TEXT NOT NULL,
+               state TEXT NOT NULL, started_at REAL NOT NULL, resolved_at REAL, value REAL, threshold REAL,
+               last_value REAL, summary TEXT NOT NULL, details TEXT NOT NULL, source TEXT NOT NULL,
+               suppressed TEXT)""",
+        "CREATE INDEX alert_incidents_rule ON alert_incidents(rule_id, state)",
+        "CREATE INDEX alert_incidents_project ON alert_incidents(project_id, started_at)",
+        """CREATE TABLE alert_events (
+               id TEXT PRIMARY KEY, incident_id TEXT, rule_id TEXT, project_id TEXT NOT NULL, kind TEXT NOT NULL,
+               at REAL NOT NULL, payload TEXT NOT NULL)""",
+        "CREATE INDEX alert_events_project ON alert_events(project_id, at)",
+        """CREATE TABLE alert_deliveries (
+               id TEXT PRIMARY KEY, event_id TEXT NOT NULL, channel_id TEXT NOT NULL, channel_name TEXT NOT NULL,
+               status TEXT NOT NULL, attempts INTEGER NOT NULL, last_error TEXT, updated_at REAL NOT NULL)""",
+        "CREATE INDEX alert_deliveries_event ON alert_deliveries(event_id)",
+        "CREATE INDEX alert_deliveries_status ON alert_deliveries(status)",
+    ],
 }
 
 
