@@ -248,6 +248,15 @@ class AlertStore:
             raise NotFound(f"no delivery '{delivery_id}'")
         return dict(zip(("id", "event_id", "channel_id", "channel", "status", "attempts", "error"), row))
 
+    def recent_deliveries(self, project_id: str, limit: int = 50) -> list[dict]:
+        """The project's latest deliveries (tests included), newest first: per-channel status."""
+        rows = self._con().execute(
+            "SELECT d.id, e.kind, e.at, d.channel_id, d.channel_name, d.status, d.attempts, d.last_error, d.updated_at"
+            " FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id WHERE e.project_id = ?"
+            " ORDER BY e.at DESC, d.channel_name LIMIT ?", (project_id, limit)).fetchall()
+        keys = ("id", "event", "at", "channel_id", "channel", "status", "attempts", "error", "updated_at")
+        return [dict(zip(keys, r)) for r in rows]
+
     def pending_deliveries(self) -> list[tuple[str, str, str, int]]:
         """(delivery id, event id, channel id, attempts) of deliveries not finished before a restart."""
         return self._con().execute("SELECT id, event_id, channel_id, attempts FROM alert_deliveries"
