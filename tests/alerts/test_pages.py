@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pytest
@@ -69,6 +71,10 @@ def test_channel_and_rule_forms(signed_in, http_receiver):
     page = wait_for(lambda: (lambda t: t if "firing → &lt;b&gt;hook&lt;/b&gt;: <span class=\"ok\">sent" in t else None)(
         c.get(f"/p/{project_id}/alerts").text))
     assert "2 errors in 1h" in page and '<strong class="error">firing</strong>' in page
+    # The overview charts get the firing as an annotation.
+    overview = c.get(f"/p/{project_id}/overview").text
+    chart = json.loads(html.unescape(re.search(r'id="chart-data" hidden data-json="([^"]+)"', overview).group(1)))
+    assert [m["kind"] for m in chart["alerts"]] == ["firing"]
 
     # Mute, then unmute, then delete.
     c.post(f"/p/{project_id}/alerts/rules/{rule['id']}/mute", data={"_csrf": csrf, "for": "1d"})

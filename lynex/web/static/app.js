@@ -29,6 +29,21 @@
   };
   const charts = [];
   const CHART_HEIGHT = 170;
+  // Alert events as dashed vertical lines: red where a rule fired, green where it resolved.
+  function alertMarks(u, marks, p) {
+    if (!marks || !marks.length) return;
+    const ctx = u.ctx, box = u.bbox;
+    ctx.save();
+    ctx.lineWidth = 1;
+    ctx.setLineDash([3, 3]);
+    marks.forEach((m) => {
+      const x = Math.round(u.valToPos(m.t, "x", true));
+      if (x < box.left || x > box.left + box.width) return;
+      ctx.strokeStyle = m.kind === "firing" ? p.bad : p.ok;
+      ctx.beginPath(); ctx.moveTo(x, box.top); ctx.lineTo(x, box.top + box.height); ctx.stroke();
+    });
+    ctx.restore();
+  }
   function drawCharts(root) {
     const dataEl = root.querySelector ? root.querySelector("#chart-data") : null;
     if (!dataEl || typeof uPlot === "undefined") return;
@@ -53,7 +68,7 @@
       const axis = { stroke: p.muted, grid: { stroke: p.line, width: 1 }, ticks: { stroke: p.line } };
       const opts = { width: Math.max(el.clientWidth, 200), height: CHART_HEIGHT, series,
                      axes: [axis, Object.assign({ size: 56 }, axis)], cursor: { drag: { x: false, y: false } },
-                     legend: { live: true } };
+                     legend: { live: true }, hooks: { draw: [(u) => alertMarks(u, data.alerts, p)] } };
       el.textContent = "";
       const chart = new uPlot(opts, [data.x].concat(spec.map(([key]) => data[key])), el);
       chart.host = el;

@@ -32,9 +32,12 @@ def overview_page(request: Request, project_id: str) -> Response:
     flt = view.flt
     flt.since = flt.until = None  # the window is passed on its own
     ov = aggregates.overview(svc.queries, project.id, flt, since, until)
+    chart = ov.chart_data()
+    if svc.alerts is not None:  # alert firing/resolved marks on the charts
+        chart["alerts"] = [{"t": int(e["at"]), "kind": e["kind"]} for e in svc.alerts.annotations(project.id, since, until)]
     base = f"/p/{project.id}"
     return page(request, "overview.html", session=session, project=project, nav="overview", view=view, ov=ov,
-                ranges=list(RANGES), chart_json=json.dumps(ov.chart_data()), base=base,
+                ranges=list(RANGES), chart_json=json.dumps(chart), base=base,
                 spans_url=view.url(base + "/spans", range=view.range))
 
 
