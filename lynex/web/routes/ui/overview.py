@@ -34,7 +34,9 @@ def overview_page(request: Request, project_id: str) -> Response:
     ov = aggregates.overview(svc.queries, project.id, flt, since, until)
     chart = ov.chart_data()
     if svc.alerts is not None:  # alert firing/resolved marks on the charts
-        chart["alerts"] = [{"t": int(e["at"]), "kind": e["kind"]} for e in svc.alerts.annotations(project.id, since, until)]
+        # snapped to their bucket's x, so a mark in the newest bucket is not past the axis end
+        chart["alerts"] = [{"t": int(e["at"]) - int(e["at"]) % ov.bucket_s, "kind": e["kind"]}
+                           for e in svc.alerts.annotations(project.id, since, until)]
     base = f"/p/{project.id}"
     return page(request, "overview.html", session=session, project=project, nav="overview", view=view, ov=ov,
                 ranges=list(RANGES), chart_json=json.dumps(chart), base=base,
