@@ -1,0 +1,62 @@
+"""One release build per test session (packaging/build.sh takes a minute or two), shared by every test
+here. `pytest -m "not packaging"` skips them locally; CI runs them (scripts/test runs the whole suite)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Release:
+    dist: Path
+    tarball: Path
+    onefile: Path
+    version: str
+    private_key: Path
+    public_key: Path
+    build_seconds: float
+
+    @property
+    def install_sh(self) -> Path:
+        return self.dist / "install.sh"
+
+
+def sign_py(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "packaging" / "sign.py"), *args], capture_output=True,
+                          text=True)
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory) -> Release:
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        pytest.skip("the release is built for linux-x86_64")
+    root = tmp_path_factory.mktemp("release")
+    keys = root / "keys"
+    keys.mkdir()
+    assert sign_py("keygen", str(keys / "release.pem"), str(keys / "release.pub")).returncode == 0
+    dist = root / "dist"
+    started = time.monotonic()
+    done = subprocess.run(["bash", str(REPO / "packaging" / "build.sh"), "--signing-key", str(keys / "release.pem"),
+                           "--out", str(dist)], capture_output=True, text=True, timeout=1500,
+                          env={**os.environ, "LYNEX_PYTHON": sys.executable})
+    assert done.returncode == 0, f"build.sh failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    print(done.stdout)
+    tarball = next(dist.glob("lynex-*-linux-x86_64.tar.gz"))
+    with tarfile.open(tarball) as tar:
+        top = tar.getnames()[0].split("/")[0]
+        info = json.load(tar.extractfile(f"{top}/BUILDINFO.json"))
+    return Release(dist=dist, tarball=tarball, onefile=dist / tarball.name.removesuffix(".tar.gz"),
+                   version=info["version"], private_key=keys / "release.pem", public_key=keys / "release.pub",
+                   build_seconds=round(time.monotonic() - started, 1))

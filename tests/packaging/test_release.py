@@ -1,0 +1,177 @@
+"""The release as a customer gets it: signed artifacts, an installer that refuses tampering, the built
+binary serving with no network (inside `unshare -n`), upgrade keeping data, rollback, uninstall."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.packaging.conftest import REPO, Release, sign_py
+
+pytestmark = [pytest.mark.packaging, pytest.mark.slow]
+SCENARIO = Path(__file__).with_name("offline_scenario.py")
+
+
+def sh(*args, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600, **kw)
+    if check:
+        assert done.returncode == 0, f"{args} → {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def offline(mode: str, binary: Path, data_dir: Path, state: Path) -> dict:
+    """Run the customer scenario in a new network namespace that has only loopback (up)."""
+    done = sh("unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+              sys.executable, SCENARIO, mode, binary, data_dir, state, check=False)
+    assert done.returncode == 0, f"offline {mode} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def install(release_dist: Path, tarball: Path, root: Path, *extra) -> subprocess.CompletedProcess:
+    return sh("bash", release_dist / "install.sh", "--prefix", root / "opt", "--data-dir", root / "data",
+              "--backup-dir", root / "backups", "--bin-dir", root / "bin", "--no-systemd", *extra, tarball,
+              check=False)
+
+
+def test_release_artifacts_are_signed_and_complete(release: Release):
+    sums = dict(reversed(line.split()) for line in (release.dist / "SHA256SUMS").read_text().splitlines())
+    for name in (release.tarball.name, release.onefile.name):
+        assert sums[name] == hashlib.sha256((release.dist / name).read_bytes()).hexdigest()
+    for signed in (release.tarball, release.dist / "SHA256SUMS"):
+        assert sign_py("verify", str(release.public_key), str(signed)).returncode == 0
+    assert (release.dist / "lynex-release.pub").read_text() == release.public_key.read_text()
+    assert "BEGIN PUBLIC KEY" in release.install_sh.read_text()  # the key install.sh verifies with
+    with tarfile.open(release.tarball) as tar:
+        names = tar.getnames()
+        top = names[0].split("/")[0]
+        info = json.load(tar.extractfile(f"{top}/BUILDINFO.json"))
+    assert top == f"lynex-{release.version}-linux-x86_64"
+    for needed in ("lynex/lynex", "packaging/install.sh", "packaging/lynex.service", "packaging/rollback.sh",
+                   "packaging/uninstall.sh", "packaging/README.md"):
+        assert f"{top}/{needed}" in names, needed
+    assert any(re.fullmatch(rf"{top}/sdk/lynex_sdk-[^/]+\.whl", n) for n in names), "python SDK wheel"
+    assert any(re.fullmatch(rf"{top}/sdk/lynex-sdk-[^/]+\.tgz", n) for n in names), "JS SDK npm tarball"
+    assert any(n.startswith(f"{top}/lynex/_internal/lynex/web/static/vendor/htmx") for n in names)
+    assert any(n.endswith("lynex/data/prices.json") for n in names)
+    assert re.fullmatch(r"2\.\d+", info["glibc_floor"]) and info["commit"] and info["build_date"]
+    assert not (REPO / "lynex" / "_build.py").exists()  # build.sh cleans its generated file up
+
+
+def test_tampered_tarball_is_refused(release: Release, tmp_path):
+    copy = tmp_path / "dl"
+    shutil.copytree(release.dist, copy)
+    tarball = copy / release.tarball.name
+    with open(tarball, "r+b") as fh:  # one byte flipped in the middle of the download
+        fh.seek(tarball.stat().st_size // 2)
+        byte = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    refused = install(copy, tarball, tmp_path / "a")
+    assert refused.returncode != 0 and "REFUSED: SHA-256" in refused.stderr
+    # An attacker who also rewrites SHA256SUMS is stopped by the signature.
+    (copy / "SHA256SUMS").write_text(f"{hashlib.sha256(tarball.read_bytes()).hexdigest()}  {tarball.name}\n")
+    refused = install(copy, tarball, tmp_path / "b")
+    assert refused.returncode != 0 and "REFUSED: the Ed25519 signature" in refused.stderr
+    # The genuine tarball verified against someone else's key is refused too.
+    other = tmp_path / "other"
+    other.mkdir()
+    assert sign_py("keygen", str(other / "k.pem"), str(other / "k.pub")).returncode == 0
+    refused = install(release.dist, release.tarball, tmp_path / "c", "--pubkey", other / "k.pub")
+    assert refused.returncode != 0 and "REFUSED: the Ed25519 signature" in refused.stderr
+    for attempt in "abc":
+        assert not (tmp_path / attempt / "opt").exists()  # nothing was installed
+
+
+def _bumped(release: Release, tmp_path: Path) -> Path:
+    """The same build repacked as version <v>+upgrade-test and signed with the release key: a stand-in for
+    "the next release" that exercises every step of an upgrade except a schema change."""
+    work = tmp_path / "bump"
+    work.mkdir()
+    with tarfile.open(release.tarball) as tar:
+        tar.extractall(work, filter="tar")
+    old = work / f"lynex-{release.version}-linux-x86_64"
+    version = f"{release.version}+upgrade-test"
+    info = json.loads((old / "BUILDINFO.json").read_text())
+    (old / "BUILDINFO.json").write_text(json.dumps({**info, "version": version}, indent=2))
+    new = old.rename(work / f"lynex-{version}-linux-x86_64")
+    dist = tmp_path / "dist2"
+    dist.mkdir()
+    tarball = dist / f"{new.name}.tar.gz"
+    with tarfile.open(tarball, "w:gz", compresslevel=1) as tar:
+        tar.add(new, arcname=new.name)
+    shutil.rmtree(work)
+    assert sign_py("sign", str(release.private_key), str(tarball)).returncode == 0
+    (dist / "SHA256SUMS").write_text(f"{hashlib.sha256(tarball.read_bytes()).hexdigest()}  {tarball.name}\n")
+    shutil.copy(release.install_sh, dist / "install.sh")
+    return tarball
+
+
+def test_offline_serve_then_upgrade_keeps_data_and_rollback(release: Release, tmp_path):
+    root = tmp_path / "box"
+    first = install(release.dist, release.tarball, root)
+    assert first.returncode == 0, first.stderr
+    assert "checksum OK" in first.stdout and "signature OK" in first.stdout
+    binary = root / "bin" / "lynex"
+    state = root / "state.json"
+    wrote = offline("write", binary, root / "data", state)
+    assert wrote["interfaces"] == ["lo"]
+    assert re.fullmatch(rf"lynex {re.escape(release.version)} \(built \S+, commit \S+\)", wrote["version"])
+    assert all(status == 200 for status in wrote["pages"].values()) and len(wrote["compacted"]) >= 2
+    old_release = (root / "opt" / "current").resolve()
+
+    # Upgrade: backup first (with the old binary), switch, start; data written before is all there.
+    bumped = _bumped(release, tmp_path)
+    second = install(bumped.parent, bumped, root)
+    assert second.returncode == 0, second.stderr
+    backups = list((root / "backups").iterdir())
+    assert len(backups) == 1 and (backups[0] / "meta.sqlite").exists(), backups
+    assert (root / "opt" / "previous").resolve() == old_release
+    new_release = (root / "opt" / "current").resolve()
+    assert new_release != old_release and binary.resolve().is_relative_to(new_release)
+    assert "+upgrade-test" in json.loads((new_release / "BUILDINFO.json").read_text())["version"]
+    read = offline("verify", binary, root / "data", state)
+    assert read["spans_read"] == 60
+
+    # Rollback: the previous release, the data as it was before the upgrade; nothing deleted.
+    back = sh("bash", root / "opt" / "current" / "packaging" / "rollback.sh", "--prefix", root / "opt",
+              "--data-dir", root / "data", "--bin-dir", root / "bin", "--no-systemd")
+    assert (root / "opt" / "current").resolve() == old_release
+    assert len(list(root.glob("data.rolled-back-*"))) == 1, back.stdout
+    assert binary.resolve().is_relative_to(old_release)
+    again = offline("verify", binary, root / "data", state)
+    assert again["spans_read"] == 60
+
+    # Uninstall keeps the data unless asked.
+    sh("bash", root / "opt" / "current" / "packaging" / "uninstall.sh", "--prefix", root / "opt", "--data-dir",
+       root / "data", "--backup-dir", root / "backups", "--bin-dir", root / "bin", "--no-systemd")
+    assert not (root / "opt").exists() and not binary.exists()
+    assert (root / "data" / "meta.sqlite").exists() and (root / "backups").exists()
+    sh("bash", REPO / "packaging" / "uninstall.sh", "--prefix", root / "opt", "--data-dir", root / "data",
+       "--backup-dir", root / "backups", "--bin-dir", root / "bin", "--no-systemd", "--purge")
+    assert not (root / "data").exists() and not (root / "backups").exists()
+
+
+def test_onefile_binary_and_noexec_tmp(release: Release, tmp_path):
+    """The one-file binary runs; with TMPDIR on a noexec mount it fails the documented way, and the
+    documented fix (TMPDIR on an executable file system) works."""
+    assert release.onefile.exists()
+    version = sh(release.onefile, "version").stdout
+    assert f"lynex {release.version} (built" in version
+    noexec, fine = tmp_path / "noexec", tmp_path / "exec"
+    noexec.mkdir()
+    fine.mkdir()
+    script = (f'mount -t tmpfs -o noexec tmpfs {noexec} && TMPDIR={noexec} {release.onefile} version; '
+              f'echo "rc=$?"; TMPDIR={fine} {release.onefile} version')
+    done = sh("unshare", "-m", "sh", "-c", script, check=False)
+    assert "rc=127" in done.stdout and "failed to map segment" in done.stderr, (done.stdout, done.stderr)
+    assert f"lynex {release.version} (built" in done.stdout  # the documented TMPDIR fix
+    readme = (REPO / "packaging" / "README.md").read_text()
+    assert "failed to map segment" in readme and "TMPDIR=" in readme
