@@ -90,7 +90,8 @@ def main() -> None:
             tar.extractall(tmp / "unpacked", filter="tar")
         top = next((tmp / "unpacked").iterdir())
         binary = top / "lynex" / "lynex"
-        bundle_mb = sum(f.stat().st_size for f in (top / "lynex").rglob("*") if f.is_file()) / 1e6
+        files = [f for f in (top / "lynex").rglob("*") if f.is_file() and not f.is_symlink()]
+        bundle_mb = sum(f.stat().st_size for f in files) / 1e6
 
         starts = []
         for i in range(args.runs):
