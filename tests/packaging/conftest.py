@@ -27,6 +27,7 @@ class Release:
     private_key: Path
     public_key: Path
     build_seconds: float
+    source_modules: frozenset  # every lynex module in the tree when the build started
 
     @property
     def install_sh(self) -> Path:
@@ -47,6 +48,7 @@ def release(tmp_path_factory) -> Release:
     keys.mkdir()
     assert sign_py("keygen", str(keys / "release.pem"), str(keys / "release.pub")).returncode == 0
     dist = root / "dist"
+    source = frozenset(_modules(REPO / "lynex"))
     started = time.monotonic()
     done = subprocess.run(["bash", str(REPO / "packaging" / "build.sh"), "--signing-key", str(keys / "release.pem"),
                            "--out", str(dist)], capture_output=True, text=True, timeout=1500,
@@ -59,4 +61,13 @@ def release(tmp_path_factory) -> Release:
         info = json.load(tar.extractfile(f"{top}/BUILDINFO.json"))
     return Release(dist=dist, tarball=tarball, onefile=dist / tarball.name.removesuffix(".tar.gz"),
                    version=info["version"], private_key=keys / "release.pem", public_key=keys / "release.pub",
-                   build_seconds=round(time.monotonic() - started, 1))
+                   build_seconds=round(time.monotonic() - started, 1), source_modules=source)
+
+
+def _modules(package: Path) -> list[str]:
+    """Dotted names of the .py files under a package directory (no imports)."""
+    names = []
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names

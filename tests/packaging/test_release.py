@@ -65,6 +65,15 @@ def test_release_artifacts_are_signed_and_complete(release: Release):
     assert not (REPO / "lynex" / "_build.py").exists()  # build.sh cleans its generated file up
 
 
+def test_every_lynex_module_is_in_the_binary(release: Release):
+    """New subpackages need no spec edit: the frozen archive holds every module of the source tree."""
+    from PyInstaller.archive.readers import CArchiveReader
+    frozen = set(CArchiveReader(str(release.onefile)).open_embedded_archive("PYZ.pyz").toc)
+    missing = sorted(m for m in release.source_modules if m not in frozen and m != "lynex._build")
+    assert not missing, f"modules missing from the binary: {missing}"
+    assert "lynex._build" in frozen  # the build info build.sh generated
+
+
 def test_tampered_tarball_is_refused(release: Release, tmp_path):
     copy = tmp_path / "dl"
     shutil.copytree(release.dist, copy)
