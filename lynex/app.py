@@ -15,6 +15,7 @@ from litestar.datastructures import State
 
 from lynex import control
 from lynex.alerts import AlertService
+from lynex.billing import Billing
 from lynex.config import Config
 from lynex.control import Control
 from lynex.datadir import DataDirLock
@@ -30,7 +31,7 @@ from lynex.storage.meta import MetaStore
 from lynex.storage.query import SpanQueries
 from lynex.storage.retention import Retention, StoragePolicy
 from lynex.web.errors import EXCEPTION_HANDLERS
-from lynex.web.routes import admin, alerts_api, ingest, langfuse, ops, otlp, read, ui
+from lynex.web.routes import admin, alerts_api, ingest, langfuse, ops, otlp, read, ui, usage_api
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Services:
     control: Control | None = None
     scheduler: Scheduler | None = None
     alerts: AlertService | None = None
+    billing: Billing | None = None
     ready: bool = False
     notices: list[str] = field(default_factory=list)
 
@@ -97,7 +99,11 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         # exit they detach before the pipeline drains (and after the scheduler's last evaluation).
         services.alerts = stack.enter_context(AlertService.from_config(
             config, services.meta, services.queries, services.metrics, services.pipeline))
+        # Billing reads the store's usage rollup and warns through the alert channels.
+        services.billing = stack.enter_context(Billing.from_config(
+            config, services.meta, services.hot, services.alerts))
         services.scheduler = stack.enter_context(Scheduler(services))
+        services.scheduler.add_interval(services.billing.run, 300, "billing")  # storage samples, warnings
         token = services.meta.ensure_setup_token()
         if token:
             services.notices.append(f"First start: create the admin account at {config.ui_url}setup "
@@ -123,7 +129,7 @@ def create_app(config: Config) -> Litestar:
     """Build the whole application for ``config``; parts start in the lifespan."""
     services = Services(config=config, metrics=Metrics())
     return Litestar(
-        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *langfuse.ROUTES, *read.ROUTES, *admin.ROUTES, *ops.ROUTES, alerts_api.router(), *ui.router()],
+        route_handlers=[*ingest.ROUTES, *otlp.ROUTES, *langfuse.ROUTES, *read.ROUTES, *admin.ROUTES, *ops.ROUTES, *usage_api.ROUTES, alerts_api.router(), *ui.router()],
         lifespan=[_lifespan, ui.lifespan],  # the dashboard's live tail attaches to the running pipeline
         state=State({"services": services, "ui": ui.UiState.build()}),
         openapi_config=None,

@@ -11,6 +11,7 @@ from typing import List, Optional
 import typer
 
 from lynex.accounts.cli import users_app
+from lynex.billing.cli import license_app
 from lynex.config import load_config
 from lynex.errors import LynexError
 
@@ -21,6 +22,7 @@ keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API k
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(license_app, name="license")
 
 DataDir = typer.Option(None, "--data-dir", help="Data directory (default ~/.lynex).")
 ConfigFile = typer.Option(None, "--config", help="TOML configuration file.")

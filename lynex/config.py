@@ -70,6 +70,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_starttls", bool, True, "Upgrade the SMTP connection with STARTTLS before AUTH."),
     Setting("smtp_from", str, "lynex@localhost", "Sender address of alert emails."),
     Setting("smtp_ca_file", str, "", "CA bundle trusted for the SMTP server's certificate (default: system CAs)."),
+    Setting("license_file", str, "", "The license file in force (default <data_dir>/license.json, where "
+            "'lynex license install' puts it); none = the free tier."),
+    Setting("license_public_key", str, "", "Ed25519 public key (base64 or PEM) licenses are verified against; "
+            "empty = the vendor key built into Lynex. Only for private builds and tests."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -136,6 +140,8 @@ class Config:
     smtp_starttls: bool = True
     smtp_from: str = "lynex@localhost"
     smtp_ca_file: str = ""
+    license_file: str = ""
+    license_public_key: str = ""
     cold_locations: tuple[ColdLocation, ...] = ()
 
     def find_cold_location(self, name: str) -> ColdLocation:
@@ -164,6 +170,10 @@ class Config:
     @property
     def master_key_path(self) -> Path:
         return Path(self.master_key_file).expanduser() if self.master_key_file else self.data_dir / "master.key"
+
+    @property
+    def license_path(self) -> Path:
+        return Path(self.license_file).expanduser() if self.license_file else self.data_dir / "license.json"
 
     @property
     def cold_cache_dir(self) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from lynex.storage.schema import COLUMN_NAMES, MIGRATIONS, SCHEMA_VERSION
+from lynex.storage.schema import COLUMN_NAMES, MIGRATIONS, SCHEMA_VERSION, USAGE_ROLLUP
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class HotStore:
             try:
                 con.register("_incoming", table)
                 con.execute(f"INSERT INTO spans SELECT {', '.join(COLUMN_NAMES)} FROM _incoming")
+                con.execute(USAGE_ROLLUP)  # billing's usage counts move with the rows they count
                 con.execute("UPDATE ingest_state SET applied_seq = ? WHERE k = 'wal'", [applied_seq])
                 con.execute("COMMIT")
             except BaseException:

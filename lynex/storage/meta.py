@@ -74,6 +74,23 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX alert_deliveries_event ON alert_deliveries(event_id)",
         "CREATE INDEX alert_deliveries_status ON alert_deliveries(status)",
     ],
+    # Billing (lynex/billing/meter.py): what the ingest edge saw per hour, project and API key
+    # (hour = epoch seconds of the hour's start by the billing clock), bytes stored per tier
+    # sampled per day, and which quota warnings were already sent (one per month and level).
+    4: [
+        """CREATE TABLE usage_requests (
+               hour INTEGER NOT NULL, project_id TEXT NOT NULL, key_id TEXT NOT NULL,
+               requests INTEGER NOT NULL DEFAULT 0, spans_accepted INTEGER NOT NULL DEFAULT 0,
+               spans_duplicate INTEGER NOT NULL DEFAULT 0, spans_rejected INTEGER NOT NULL DEFAULT 0,
+               spans_over_quota INTEGER NOT NULL DEFAULT 0, bytes_received INTEGER NOT NULL DEFAULT 0,
+               PRIMARY KEY (hour, project_id, key_id))""",
+        """CREATE TABLE usage_storage (
+               day TEXT NOT NULL, project_id TEXT NOT NULL, tier TEXT NOT NULL, bytes INTEGER NOT NULL,
+               rows INTEGER NOT NULL, sampled_at REAL NOT NULL, PRIMARY KEY (day, project_id, tier))""",
+        """CREATE TABLE billing_notices (
+               period TEXT NOT NULL, quota TEXT NOT NULL, level INTEGER NOT NULL, at REAL NOT NULL,
+               PRIMARY KEY (period, quota, level))""",
+    ],
 }
 
 

@@ -56,7 +56,12 @@ ARROW_SCHEMA = pa.schema([pa.field(name, arrow_type) for name, _, arrow_type in 
 # Columns the list view needs: everything but the (possibly large) payloads.
 SUMMARY_COLUMNS = tuple(c for c in COLUMN_NAMES if c not in ("input", "output", "model_parameters"))
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+# Billing's usage rollup of a set of span rows (see migration 3 and USAGE_ROLLUP).
+_USAGE_SELECT = ("SELECT project_id, date_trunc('hour', received_at), coalesce(model, ''), count(*), "
+                 "count(*) FILTER (WHERE status = 'error'), coalesce(sum(input_tokens), 0), "
+                 "coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0.0)")
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -77,4 +82,23 @@ MIGRATIONS: dict[int, list[str]] = {
                location VARCHAR,             -- cold storage location name, when tier = 'cold'
                created_at TIMESTAMP)""",
     ],
+    3: [
+        # Billing's usage rollup (lynex/billing): stored spans per project, received hour and model,
+        # updated by USAGE_ROLLUP in the same transaction as the rows and the replay watermark, so a
+        # span is counted exactly once whatever retries, replays and crashes happen. Compaction and
+        # retention never touch it: usage outlives the spans it counts.
+        """CREATE TABLE IF NOT EXISTS usage_hourly (
+               project_id VARCHAR NOT NULL, hour TIMESTAMP NOT NULL, model VARCHAR NOT NULL,
+               spans BIGINT NOT NULL, error_spans BIGINT NOT NULL, input_tokens BIGINT NOT NULL,
+               output_tokens BIGINT NOT NULL, cost_usd DOUBLE NOT NULL,
+               PRIMARY KEY (project_id, hour, model))""",
+        f"INSERT INTO usage_hourly {_USAGE_SELECT} FROM spans GROUP BY ALL ON CONFLICT DO NOTHING",
+    ],
 }
+
+# The rows of one insert transaction (registered as _incoming) added to the rollup.
+USAGE_ROLLUP = (f"INSERT INTO usage_hourly {_USAGE_SELECT} FROM _incoming GROUP BY ALL "
+                "ON CONFLICT (project_id, hour, model) DO UPDATE SET spans = spans + excluded.spans, "
+                "error_spans = error_spans + excluded.error_spans, "
+                "input_tokens = input_tokens + excluded.input_tokens, "
+                "output_tokens = output_tokens + excluded.output_tokens, cost_usd = cost_usd + excluded.cost_usd")

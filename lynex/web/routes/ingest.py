@@ -54,13 +54,21 @@ async def ingest_spans(request: Request) -> Response:
     except BodyError as exc:
         metrics.inc("lynex_ingest_requests_refused_total", reason=f"http_{exc.status}")
         return error_response(exc.status, exc.message)
+    # The monthly quota is checked before anything is admitted; the outcome is metered either way.
+    ticket = services.billing.admit(key.project_id, key.id, batch, services.pipeline.recent, len(body))
+    result = None
     try:
+        if ticket.refusal:
+            metrics.inc("lynex_ingest_requests_refused_total", reason="http_429")
+            return error_response(429, ticket.refusal.message, {"Retry-After": str(ticket.refusal.retry_after_s)})
         result = await services.pipeline.ingest(key.project_id, batch)
     except AtCapacity:
         return error_response(503, "ingest buffer is full; retry after the Retry-After delay",
                               {"Retry-After": "1"})
     except StorageUnavailable as exc:
         return error_response(503, f"storage unavailable, nothing was accepted: {exc}", {"Retry-After": "5"})
+    finally:
+        services.billing.settle(ticket, result)
     metrics.observe("lynex_ingest_request_seconds", time.perf_counter() - started)
     return json_response(result, 207 if result.rejected else 200)
 
