@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -166,6 +168,43 @@ def test_offline_serve_then_upgrade_keeps_data_and_rollback(release: Release, tm
     sh("bash", REPO / "packaging" / "uninstall.sh", "--prefix", root / "opt", "--data-dir", root / "data",
        "--backup-dir", root / "backups", "--bin-dir", root / "bin", "--no-systemd", "--purge")
     assert not (root / "data").exists() and not (root / "backups").exists()
+
+
+# What lynex.service enforces, without systemd (tests run where PID 1 is not systemd): a user with no
+# privileges and no new ones, every file system read-only except the data directory, no network.
+HARDENED = r"""
+ip link set lo up
+mount --make-rprivate /
+mount --bind "$BOX" "$BOX"
+mount --bind / / && mount -o remount,bind,ro /
+awk '{print $2}' /proc/self/mounts | grep -v -e '^/$' -e '^/proc' -e '^/sys' -e '^/dev' -e "^$BOX\$" |
+  while read -r m; do mount -o remount,bind,ro "$m" 2>/dev/null || true; done
+touch /usr/lynex-write-test 2>/dev/null && { echo "root file system still writable" >&2; exit 1; }
+exec "$@"
+"""
+
+
+def test_serves_unprivileged_on_a_read_only_system(release: Release):
+    box = Path(tempfile.mkdtemp(prefix="lynex-hardened-", dir="/var/tmp"))  # pytest's tmp is mode 700
+    try:
+        box.chmod(0o755)
+        done = install(release.dist, release.tarball, box)
+        assert done.returncode == 0, done.stderr
+        (box / "data").mkdir()
+        shutil.chown(box / "data", 65534, 65534)
+        service = box / "lynex-as-service"
+        service.write_text(f'#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs '
+                           f'{box / "bin" / "lynex"} "$@"\n')
+        service.chmod(0o755)
+        run = sh("unshare", "-m", "-n", "sh", "-c", HARDENED, "sh", sys.executable, SCENARIO, "write", service,
+                 box / "data", box / "state.json", check=False, env={**os.environ, "BOX": str(box)})
+        assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-6000:]}"
+        report = json.loads(run.stdout.strip().splitlines()[-1])
+        assert report["interfaces"] == ["lo"] and len(report["compacted"]) >= 2
+        owners = {p.stat().st_uid for p in (box / "data").rglob("*")}
+        assert owners == {65534}, owners  # everything the server wrote is in its data dir, as its user
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
 
 
 def test_onefile_binary_and_noexec_tmp(release: Release, tmp_path):
