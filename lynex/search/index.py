@@ -278,8 +278,9 @@ class SearchIndex:
         return max(0.0, self._first_pending_at + self.settings.commit_interval_s - time.monotonic())
 
     def _catch_up(self) -> None:
-        """Read rows above what is indexed from the source until the gap (or, at start, the
-        source's head) is covered."""
+        """Read rows above what is indexed back from the source, until the gap is covered (at
+        start: until the source has nothing newer). A gap not covered keeps the watermark below
+        it (see _watermark_floor), so the next start reads it again."""
         if self.source is None:
             self._catchup_needed = False
             if self._gap_to > self._indexed_upto:
@@ -288,6 +289,7 @@ class SearchIndex:
                 self._indexed_upto = self._gap_to  # keep indexing newer rows; watermark stays low
             return
         waited_since = None
+        caught = False
         s = self.settings
         while not self._stop:
             table = self.source(self._indexed_upto, s.catchup_batch_rows)
@@ -296,10 +298,12 @@ class SearchIndex:
                 with self._wlock:
                     self._index_table(table)
                     self._commit_locked()
-                continue
+                if self._catchup_needed or self._gap_to > self._indexed_upto:
+                    continue
             with self._cv:
                 target = self._gap_to
             if target <= self._indexed_upto:
+                caught = True
                 break
             # The gap is not readable yet (e.g. still in memory, not flushed to DuckDB): wait.
             waited_since = waited_since or time.monotonic()
@@ -311,14 +315,12 @@ class SearchIndex:
             time.sleep(0.2)
         with self._cv:
             self._catchup_needed = False
-            if self._gap_to <= self._indexed_upto and self._watermark_floor() is None:
+            if caught and self._gap_to <= self._indexed_upto:
                 self._gap_from = self._gap_to = 0
 
     def _watermark_floor(self) -> int | None:
-        """With an unresolved gap and no source, the watermark must stay below the gap."""
-        if self._gap_from and self.source is None:
-            return self._gap_from - 1
-        return None
+        """While rows dropped from a full queue are not indexed, the watermark stays below them."""
+        return self._gap_from - 1 if self._gap_from else None
 
     def _index_table(self, table: pa.Table) -> None:
         """Add the rows above _indexed_upto (minus pending deletes) to the writer (wlock held)."""

@@ -283,3 +283,42 @@ def test_pages_match_a_brute_force_sort(tmp_path):
             since, until = T0 + dt.timedelta(hours=20), T0 + dt.timedelta(hours=100)
             window = [s for s in expected if since <= by_seq[s]["start_time"] < until]
             assert index.search("p1", query, since=since, until=until, limit=1000) == window
+
+
+def test_start_catches_up_above_the_watermark_from_the_source(tmp_path):
+    rows = spans(*[{"seq": s, "input": msg("stored while the index was away")} for s in range(1, 51)])
+    calls = []
+
+    def source(after: int, n: int) -> pa.Table:
+        calls.append(after)
+        return rows.filter(pa.compute.greater(rows.column("seq"), after)).slice(0, n)
+
+    path = tmp_path / "search"
+    with SearchIndex(path, FAST) as index:
+        indexed(index, rows.slice(0, 20))
+    with SearchIndex(path, FAST, source=source) as index:
+        wait_for(lambda: index.watermark() == 50)
+        assert calls[0] == 20  # only what the index lacks is read back
+        assert index.search("p1", "away", limit=100) == list(range(50, 0, -1))
+
+
+def test_a_gap_still_open_at_stop_keeps_the_watermark_below_it(tmp_path):
+    settings = FAST.__class__(**{**FAST.__dict__, "backlog_max_rows": 10, "catchup_patience_s": 60.0})
+    path = tmp_path / "search"
+
+    def source(after: int, n: int) -> None:  # the dropped rows are never readable (yet)
+        return None
+
+    with SearchIndex(path, settings, source=source) as index:
+        refused_from, seq = None, 1
+        index._wlock.acquire()
+        try:
+            while refused_from is None:
+                if not index.add(spans(*[{"seq": s, "input": msg("x")} for s in range(seq, seq + 10)])):
+                    refused_from = seq
+                seq += 10
+        finally:
+            index._wlock.release()
+        wait_for(lambda: index.stats()["indexed_seq"] >= refused_from - 1)
+    with SearchIndex(path, settings) as index:
+        assert index.watermark() == refused_from - 1
