@@ -10,8 +10,11 @@ Derived data. DuckDB (and Parquet) hold the spans; this index only maps words to
   come back from the ``source`` (or whoever re-feeds above :meth:`SearchIndex.watermark`).
 * **Backlog** — :meth:`SearchIndex.add` never blocks ingest: tables wait in a bounded queue for
   the indexer thread. When the queue is full the table is dropped and remembered as a *gap*; the
-  indexer later reads the gap back from ``source`` (rows ordered by seq). Without a source, the
-  persisted watermark stays below the gap so the next start re-feeds it.
+  indexer later reads the gap back from ``source`` (rows ordered by seq). Until it has (no
+  source, the rows not readable yet, or a stop first), the persisted watermark stays below the
+  gap, so the next start re-feeds it; newer spans stay searchable meanwhile.
+* **Search** looks at the newest hour first and widens the window 8× until the page is full: a
+  page is exact (start_time, seq descending) and a word found in every span costs milliseconds.
 * **Deletes** are committed before the call returns, and also filter rows still queued, so a
   deleted span is never found, whichever order deletion and indexing happen in.
 
@@ -54,7 +57,7 @@ Source = Callable[[int, int], "pa.Table | None"]
 
 @dataclasses.dataclass(frozen=True)
 class SearchSettings:
-    """Tuning of the search index; the defaults suit a 2-core box ingesting ~20k spans/s."""
+    """Tuning of the search index (defaults measured on a shared 2-core box: bench/search.py)."""
 
     commit_interval_s: float = 1.0  # a span is searchable within about this long after add()
     commit_max_docs: int = 200_000  # commit sooner when this many documents are pending
