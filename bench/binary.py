@@ -1,6 +1,7 @@
 """The built binary: cold start to the first 200 from /readyz, tarball size, idle RSS and idle CPU.
 
     python bench/binary.py [--tarball dist/lynex-…-linux-x86_64.tar.gz] [--runs 5] [--idle 10]
+                           [--onefile dist/lynex-…-linux-x86_64]
 
 Without --tarball it uses the newest dist/lynex-*-linux-x86_64.tar.gz, or builds one with a throwaway
 signing key (packaging/build.sh --no-onefile) into a temp dir. The one-directory bundle is unpacked
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--tarball", type=Path)
     parser.add_argument("--runs", type=int, default=5, help="starts to time (fresh data dir each)")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measurement")
+    parser.add_argument("--onefile", type=Path, help="also time this one-file binary's start (it unpacks first)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lynex-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -99,7 +101,13 @@ def main() -> None:
             starts.append(seconds)
             stop(proc)
 
-        proc, _, url = start(binary, tmp / "data-idle")
+        onefile = []
+        for i in range(args.runs if args.onefile else 0):
+            proc, seconds, _ = start(args.onefile, tmp / f"data-onefile-{i}")
+            onefile.append(seconds)
+            stop(proc)
+
+        proc, _, _ = start(binary, tmp / "data-idle")
         time.sleep(3)  # let start-up work (migrations, first scheduler ticks) settle
         procs = tree(proc)
         rss_main = procs[0].memory_info().rss / 1e6
@@ -115,6 +123,9 @@ def main() -> None:
     print(f"cold start → /readyz first run after unpack {starts[0]:.2f} s; "
           f"median of {len(starts)} {statistics.median(starts):.2f} s, min {min(starts):.2f} s, "
           f"max {max(starts):.2f} s (goal ≤ 2 s)")
+    if onefile:
+        print(f"one-file binary      start → /readyz median of {len(onefile)} {statistics.median(onefile):.2f} s "
+              f"(unpacks ~250 MB into $TMPDIR first)")
     print(f"idle RSS             server {rss_main:.0f} MB; with {len(procs) - 1} helper process(es) "
           f"{rss_total:.0f} MB")
     print(f"idle CPU             {cpu_s:.2f} CPU-s over {elapsed:.0f} s = {100 * cpu_s / elapsed:.2f}% of one core")
