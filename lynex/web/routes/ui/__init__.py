@@ -16,7 +16,7 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from litestar.static_files import create_static_files_router
 
 from lynex.errors import NotFound
-from lynex.web.routes.ui import accounts, alerts, overview, settings, spans, timeline
+from lynex.web.routes.ui import accounts, alerts, overview, settings, spans, timeline, usage
 from lynex.web.routes.ui.web import (
     SECURITY_HEADERS, WEB_DIR, Forbidden, LoginRequired, UiState, current_session, page, redirect,
 )
@@ -74,7 +74,7 @@ def router() -> list:
     pages = Router(
         path="/",
         route_handlers=[*accounts.ROUTES, *settings.ROUTES, *overview.ROUTES, *timeline.ROUTES, *spans.ROUTES,
-                      *alerts.ROUTES],
+                      *alerts.ROUTES, *usage.ROUTES],
         response_headers=SECURITY_HEADERS,
         exception_handlers={
             LoginRequired: _login_required,

@@ -143,9 +143,11 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     session = context.pop("session", None)
     base = {"user": session.user if session else None, "csrf": session.csrf if session else "",
             "project": None, "projects": [], "nav": "", "path": request.url.path,
-            "partial": is_partial(request)}
+            "partial": is_partial(request), "banners": []}
     if session is not None:
         base["projects"] = services(request).meta.projects()
+        billing = services(request).billing  # license grace/expiry and quota warnings on every page
+        base["banners"] = billing.banners() if billing is not None else []
     html = ui(request).render(template, **{**base, **context})
     # Headers here as well as on the router: error pages from exception handlers get them too.
     return Response(html, status_code=status, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
