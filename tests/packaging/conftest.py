@@ -71,3 +71,43 @@ def _modules(package: Path) -> list[str]:
         parts = path.relative_to(package.parent).with_suffix("").parts
         names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return names
+
+
+# The build that upgrades are tested from: the newest release tag, else this pinned commit (the appliance
+# with the search index, hot-store schema v2; the current tree migrates it to v3 and beyond).
+PREVIOUS_FALLBACK = "67a0559"
+TOOLING = ("lynex.spec", "packaging/build.sh", "packaging/install.sh", "packaging/rollback.sh",
+           "packaging/uninstall.sh", "packaging/sign.py", "packaging/lynex.service", "packaging/README.md")
+
+
+@pytest.fixture(scope="session")
+def previous_release(release, tmp_path_factory) -> Release | None:
+    """The previous build, frozen from its own source with today's spec and scripts (only its data
+    formats are under test); None when git cannot give that source (then the test says what it used)."""
+    tag = subprocess.run(["git", "-C", str(REPO), "describe", "--tags", "--abbrev=0", "--match", "v*"],
+                         capture_output=True, text=True).stdout.strip()
+    ref = tag or PREVIOUS_FALLBACK
+    if subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{ref}^{{commit}}"]).returncode != 0:
+        return None
+    root = tmp_path_factory.mktemp("previous")
+    src = root / "src"
+    src.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    for name in TOOLING:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes((REPO / name).read_bytes())
+    main = src / "lynex" / "__main__.py"
+    if "freeze_support" not in main.read_text():  # builds from before the binary existed
+        main.write_bytes((REPO / "lynex" / "__main__.py").read_bytes())
+    if (REPO / "sdk" / "js" / "node_modules").is_dir():
+        (src / "sdk" / "js" / "node_modules").symlink_to(REPO / "sdk" / "js" / "node_modules")
+    done = subprocess.run(["bash", str(src / "packaging" / "build.sh"), "--signing-key", str(release.private_key),
+                           "--out", str(root / "dist"), "--no-onefile", "--version-suffix", "-previous"],
+                          capture_output=True, text=True, timeout=1500, cwd=src,
+                          env={**os.environ, "LYNEX_PYTHON": sys.executable})
+    assert done.returncode == 0, f"previous build ({ref}) failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    tarball = next((root / "dist").glob("lynex-*-linux-x86_64.tar.gz"))
+    return Release(dist=root / "dist", tarball=tarball, onefile=root / "none", version=ref,
+                   private_key=release.private_key, public_key=release.public_key, build_seconds=0,
+                   source_modules=frozenset())
