@@ -122,6 +122,11 @@ if [ -L "$prefix/current" ]; then
     fi
     "${run_as[@]}" "$old/lynex/lynex" backup "$backup" --data-dir "$data_dir" \
       || die "backup failed; nothing was changed (the old release is still current)"
+    # Installation secrets `lynex backup` does not copy: without master.key, encrypted alert-channel
+    # secrets in the backup could not be read back; license.json is the license in force.
+    for secret in master.key license.json; do
+      [ -f "$data_dir/$secret" ] && cp -p "$data_dir/$secret" "$backup/$secret"
+    done
     echo "$backup" > "$release/.upgrade-backup"
   fi
   ln -sfn "$old" "$prefix/previous"

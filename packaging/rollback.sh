@@ -36,6 +36,13 @@ if [ "$keep" = 0 ]; then
   mv "$data_dir" "$aside"
   echo "moved $data_dir aside to $aside"
   "$previous/lynex/lynex" restore "$backup" --data-dir "$data_dir"
+  # `lynex restore` brings back the stores only; the installation's master key and license come from
+  # the backup (install.sh put them there), else from the moved-aside directory of this same install.
+  for secret in master.key license.json; do
+    for from in "$backup" "$aside"; do
+      if [ -f "$from/$secret" ] && [ ! -f "$data_dir/$secret" ]; then cp -p "$from/$secret" "$data_dir/$secret"; fi
+    done
+  done
   if [ "$systemd" = 1 ] && [ "$(id -u)" = 0 ]; then
     owner="$(stat -c %U "$aside")"; chown -R "$owner:" "$data_dir"; chmod 750 "$data_dir"
   fi

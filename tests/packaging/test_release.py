@@ -154,6 +154,10 @@ def test_upgrade_keeps_data_and_rollback_restores(release: Release, previous_rel
     assert first.returncode == 0, first.stderr
     offline("write", binary, root / "data", state)
     old_release = (root / "opt" / "current").resolve()
+    secrets = {name: (root / "data" / name).read_bytes() for name in ("master.key", "license.json")
+               if (root / "data" / name).exists()}
+    (root / "data" / "license.json").write_text('{"stand-in": "an installed license file"}')
+    secrets["license.json"] = (root / "data" / "license.json").read_bytes()
 
     # Upgrade: backup first (with the old binary), switch; the new binary migrates and reads everything.
     if new is None:
@@ -163,6 +167,7 @@ def test_upgrade_keeps_data_and_rollback_restores(release: Release, previous_rel
     assert second.returncode == 0, second.stderr
     backups = list((root / "backups").iterdir())
     assert len(backups) == 1 and (backups[0] / "meta.sqlite").exists(), backups
+    assert all((backups[0] / name).read_bytes() == content for name, content in secrets.items())
     assert (root / "opt" / "previous").resolve() == old_release
     new_release = (root / "opt" / "current").resolve()
     assert new_release != old_release and binary.resolve().is_relative_to(new_release)
@@ -175,6 +180,7 @@ def test_upgrade_keeps_data_and_rollback_restores(release: Release, previous_rel
     assert (root / "opt" / "current").resolve() == old_release
     assert binary.resolve().is_relative_to(old_release)
     assert len(list(root.glob("data.rolled-back-*"))) == 1, back.stdout
+    assert all((root / "data" / name).read_bytes() == content for name, content in secrets.items())
     again = offline("verify", binary, root / "data", state)
     assert again["spans_read"] == 60
 
