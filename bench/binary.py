@@ -5,8 +5,8 @@
 
 Without --tarball it uses the newest dist/lynex-*-linux-x86_64.tar.gz, or builds one with a throwaway
 signing key (packaging/build.sh --no-onefile) into a temp dir. The one-directory bundle is unpacked
-into a temp dir and started on a fresh data dir per run; the first run follows the unpack (files just
-written, so in the page cache: the page cache is never dropped on a shared machine), the others are
+into a temp dir and started on a fresh data dir per run; the first run starts after the bundle's own files
+were evicted from the page cache (posix_fadvise, nobody else's pages are touched), the others are warm
 restarts. Goals (issue 9): start ≤ 2 s, tarball ≤ 120 MB, idle CPU ≈ 0.
 """
 
@@ -67,6 +67,17 @@ def start(binary: Path, data_dir: Path) -> tuple[subprocess.Popen, float, str]:
             time.sleep(0.01)
 
 
+def evict(files: list[Path]) -> None:
+    """Drop these files' pages from the page cache (posix_fadvise DONTNEED), leaving everyone else's."""
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # just-unpacked pages are dirty, and dirty pages are not dropped
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def tree(proc: subprocess.Popen) -> list[psutil.Process]:
     parent = psutil.Process(proc.pid)
     return [parent, *parent.children(recursive=True)]
@@ -95,6 +106,9 @@ def main() -> None:
         files = [f for f in (top / "lynex").rglob("*") if f.is_file() and not f.is_symlink()]
         bundle_mb = sum(f.stat().st_size for f in files) / 1e6
 
+        evict(files)  # truly cold: the bundle's pages out of the page cache (only ours; others' stay)
+        proc, cold, _ = start(binary, tmp / "data-cold")
+        stop(proc)
         starts = []
         for i in range(args.runs):
             proc, seconds, _ = start(binary, tmp / f"data-{i}")
@@ -120,9 +134,9 @@ def main() -> None:
         stop(proc)
 
     print(f"tarball              {tarball.name}: {size_mb:.1f} MB (goal ≤ 120 MB); bundle on disk {bundle_mb:.0f} MB")
-    print(f"cold start → /readyz first run after unpack {starts[0]:.2f} s; "
-          f"median of {len(starts)} {statistics.median(starts):.2f} s, min {min(starts):.2f} s, "
-          f"max {max(starts):.2f} s (goal ≤ 2 s)")
+    print(f"start → /readyz      cold (bundle evicted from the page cache) {cold:.2f} s; warm median of "
+          f"{len(starts)} {statistics.median(starts):.2f} s, min {min(starts):.2f} s, max {max(starts):.2f} s "
+          f"(goal ≤ 2 s)")
     if onefile:
         print(f"one-file binary      start → /readyz median of {len(onefile)} {statistics.median(onefile):.2f} s "
               f"(unpacks ~250 MB into $TMPDIR first)")
