@@ -95,8 +95,11 @@ fi
 # ---- 2. Unpack into a new release directory -----------------------------------------------------
 mkdir -p "$prefix/releases"
 prefix="$(cd "$prefix" && pwd)"
-tar -C "$workdir" -xzf "$tarball"
-top="$(find "$workdir" -mindepth 1 -maxdepth 1 -type d -name 'lynex-*' | head -n 1)"
+# Unpacked next to its final place (same file system: no copy, and no /tmp space or noexec surprises).
+incoming="$(mktemp -d "$prefix/releases/.incoming.XXXXXX")"
+trap 'rm -rf "$workdir" "$incoming"' EXIT
+tar -C "$incoming" -xzf "$tarball"
+top="$(find "$incoming" -mindepth 1 -maxdepth 1 -type d -name 'lynex-*' | head -n 1)"
 [ -x "$top/lynex/lynex" ] || die "$base does not hold lynex/lynex"
 version="$(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$top/BUILDINFO.json")"
 release="$prefix/releases/$version-$(date -u +%Y%m%dT%H%M%SZ)"
