@@ -145,7 +145,8 @@ class Enricher:
 
         error = span.error
         status = "error" if error is not None and span.status == "ok" and (error.type or error.message) else span.status
-        error_class = errors.classify(error.type, error.message) if status == "error" else None
+        error_class = (errors.classify(error.type if error else None, error.message if error else None)
+                       if status == "error" else None)
 
         add["project_id"](record.project_id)
         add["id"](span.id)
