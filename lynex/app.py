@@ -24,6 +24,7 @@ from lynex.ingest.pipeline import Pipeline, PipelineSettings
 from lynex.ingest.processor import Enricher
 from lynex.metrics import Metrics
 from lynex.scheduler import Scheduler
+from lynex.search import SearchIndex, SearchSettings
 from lynex.storage.cold import ColdTier
 from lynex.storage.compact import Compactor
 from lynex.storage.hot import HotStore
@@ -50,6 +51,7 @@ class Services:
     cold: ColdTier | None = None
     retention: Retention | None = None
     control: Control | None = None
+    search: SearchIndex | None = None
     scheduler: Scheduler | None = None
     alerts: AlertService | None = None
     billing: Billing | None = None
@@ -71,6 +73,10 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         services.hot = HotStore(config.hot_path, config.duckdb_memory_limit)
         stack.callback(services.hot.close)
         enricher = Enricher(load_price_table(config.prices_file), config.max_text_bytes)
+        # The search index before the pipeline: on exit the pipeline drains first, then the index
+        # commits what it was handed. It catches up from DuckDB above its own watermark.
+        services.search = stack.enter_context(SearchIndex(config.data_dir / "search", SearchSettings(),
+                                                          source=services.hot.rows_after))
         services.pipeline = stack.enter_context(Pipeline(
             services.hot, config.wal_dir, enricher,
             PipelineSettings(
@@ -88,13 +94,15 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         services.cold = ColdTier(config.cold_locations, config.cold_cache_dir, config.cold_cache_bytes)
         while not services.pipeline.caught_up():  # spans replayed from the log are readable when ready
             await asyncio.sleep(0.02)
-        services.queries = SpanQueries(services.hot, services.pipeline.memtable, services.cold)
+        services.pipeline.listeners.append(services.search.add)
+        services.queries = SpanQueries(services.hot, services.pipeline.memtable, services.cold, services.search)
         services.compactor = Compactor(services.hot, config.parquet_dir, services.pipeline.run_on_writer,
                                        config.compaction_grace_minutes)
         services.compactor.sweep_orphans()
         services.retention = Retention(
             services.hot, services.meta, services.cold, config.parquet_dir, services.pipeline.run_on_writer,
-            StoragePolicy(config.local_days, config.keep_days, config.cold_location))
+            StoragePolicy(config.local_days, config.keep_days, config.cold_location),
+            on_delete_before=services.search.delete_before)
         # Alerts read through the query layer and listen to the pipeline; entered after it, so on
         # exit they detach before the pipeline drains (and after the scheduler's last evaluation).
         services.alerts = stack.enter_context(AlertService.from_config(

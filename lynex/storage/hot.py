@@ -70,6 +70,17 @@ class HotStore:
             finally:
                 con.unregister("_incoming")
 
+    def rows_after(self, after_seq: int, max_rows: int) -> pa.Table | None:
+        """Rows with seq > after_seq in seq order (the search index catches up from here)."""
+        cur = self.cursor()
+        try:
+            table = cur.execute(
+                "SELECT project_id, seq, start_time, name, model, input, output, metadata FROM spans"
+                " WHERE seq > ? ORDER BY seq LIMIT ?", [after_seq, max_rows]).to_arrow_table()
+        finally:
+            cur.close()
+        return table if table.num_rows else None
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection for one reader (thread-safe to create from any thread)."""
         return self.con.cursor()

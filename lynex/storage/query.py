@@ -7,6 +7,7 @@ dashboard, alerts — gets the same answers wherever rows live.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -128,10 +129,11 @@ class Page:
 class SpanQueries:
     """Read-side queries; safe to call from any thread."""
 
-    def __init__(self, hot: HotStore, memtable: Memtable, cold: ColdTier | None = None):
+    def __init__(self, hot: HotStore, memtable: Memtable, cold: ColdTier | None = None, search=None):
         self.hot = hot
         self.memtable = memtable
         self.cold = cold
+        self.search = search  # lynex.search.SearchIndex: answers ``q`` when present
 
     def _run(self, sql_tail: str, params: list[Any], columns: tuple[str, ...] = COLUMN_NAMES,
              project_id: str | None = None, since: dt.datetime | None = None,
@@ -233,7 +235,10 @@ class SpanQueries:
         flt.validate()
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit: must be between 1 and {MAX_LIMIT}, got {limit}")
-        clauses, params = flt.where()
+        if flt.q and self.search is not None:
+            clauses, params = self._text_match(project_id, flt, limit, cursor)
+        else:
+            clauses, params = flt.where()
         if cursor:
             at, seq = decode_cursor(cursor)
             clauses.append("(start_time < ? OR (start_time = ? AND seq < ?))")
@@ -247,6 +252,22 @@ class SpanQueries:
             rows = rows[:limit]
             next_cursor = encode_cursor(rows[-1]["start_time"], rows[-1]["seq"])
         return Page(rows, next_cursor)
+
+    def _text_match(self, project_id: str, flt: SpanFilter, limit: int, cursor: str | None):
+        """Clauses for ``q`` through the full-text index: matching seqs, plus a substring scan of
+        only the newest rows the index has not committed yet (above its watermark)."""
+        before = None
+        if cursor:
+            at, seq = decode_cursor(cursor)
+            before = ((at - _EPOCH) // dt.timedelta(microseconds=1), seq)
+        # Over-fetch so the other filters rarely leave a short page.
+        seqs = self.search.search(project_id, flt.q, flt.since, flt.until, limit=min(limit * 20, 5000),
+                                  before=before)
+        clauses, params = dataclasses.replace(flt, q=None).where()
+        fresh_clauses, fresh_params = SpanFilter(q=flt.q).where()
+        clauses.append(f"(list_contains(?, seq) OR (seq > ? AND {fresh_clauses[0]}))")
+        params += [seqs, self.search.watermark(), *fresh_params]
+        return clauses, params
 
     def get_span(self, project_id: str, span_id: str) -> dict | None:
         rows = self._run("WHERE id = ? ORDER BY seq LIMIT 1", [span_id], project_id=project_id)
