@@ -51,12 +51,19 @@ async def export_traces(request: Request) -> Response:
         metrics.inc("lynex_otlp_requests_refused_total", reason=f"http_{exc.status}")
         return _error(fmt, exc.status, exc.message)
     if otlp.batch is not None and otlp.batch.accepted:
+        # The same monthly quota and metering as /v1/ingest.
+        ticket = services.billing.admit(key.project_id, key.id, otlp.batch, services.pipeline.recent, len(body))
+        result = None
         try:
-            await services.pipeline.ingest(key.project_id, otlp.batch)
+            if ticket.refusal:
+                return _error(fmt, 429, ticket.refusal.message, {"Retry-After": str(ticket.refusal.retry_after_s)})
+            result = await services.pipeline.ingest(key.project_id, otlp.batch)
         except AtCapacity:
             return _error(fmt, 503, "ingest buffer is full; retry after the Retry-After delay", {"Retry-After": "1"})
         except StorageUnavailable as exc:
             return _error(fmt, 503, f"storage unavailable, nothing was accepted: {exc}", {"Retry-After": "5"})
+        finally:
+            services.billing.settle(ticket, result)
     elif otlp.batch is not None and otlp.batch.rejected:
         services.metrics.inc("lynex_ingest_spans_rejected_total", len(otlp.batch.rejected), reason="invalid")
     metrics.inc("lynex_otlp_spans_received_total", otlp.total)
