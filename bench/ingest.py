@@ -145,6 +145,27 @@ def probe(port: int, key: str, stop: threading.Event, lags: list[float], acked_c
         time.sleep(0.25)
 
 
+def start_server(data: Path, ready_tries: int = 400) -> tuple[subprocess.Popen, int, str]:
+    """`lynex serve` on a free port over ``data`` with a fresh project: (process, port, API key)."""
+    port = free_port()
+    python = sys.executable
+    created = json.loads(subprocess.check_output(
+        [python, "-m", "lynex", "projects", "create", "bench", "--json", "--data-dir", str(data)]))
+    log = open(data / "server.log", "w")
+    proc = subprocess.Popen([python, "-m", "lynex", "serve", "--port", str(port), "--data-dir", str(data)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(ready_tries):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/readyz")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return proc, port, created["api_key"]
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -206,24 +227,8 @@ def main() -> None:
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="lynex-bench-"))
-    port = free_port()
-    python = sys.executable
-    created = json.loads(subprocess.check_output(
-        [python, "-m", "lynex", "projects", "create", "bench", "--json", "--data-dir", str(data)]))
-    key = created["api_key"]
-    log = open(data / "server.log", "w")
-    proc = subprocess.Popen([python, "-m", "lynex", "serve", "--port", str(port), "--data-dir", str(data)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc, port, key = start_server(data)
     try:
-        for _ in range(200):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
         server = psutil.Process(proc.pid)
         print(f"lynex serve pid {proc.pid} on 127.0.0.1:{port}, data {data}; {os.cpu_count()} CPUs")
         total = 0

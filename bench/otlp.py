@@ -23,7 +23,6 @@ import signal
 import statistics
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -147,23 +146,8 @@ def main() -> None:
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="lynex-bench-otlp-"))
-    python = sys.executable
-    port = bench_ingest.free_port()
-    key = json.loads(subprocess.check_output(
-        [python, "-m", "lynex", "projects", "create", "bench", "--json", "--data-dir", str(data)]))["api_key"]
-    log = open(data / "server.log", "w")
-    proc = subprocess.Popen([python, "-m", "lynex", "serve", "--port", str(port), "--data-dir", str(data)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc, port, key = bench_ingest.start_server(data)
     try:
-        for _ in range(400):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
         print(f"lynex serve on 127.0.0.1:{port}; {args.rounds} rounds × {args.seconds:.0f} s per protocol, "
               f"{args.procs} procs × {args.threads} conns, {BATCH} spans per request")
         rates: dict[str, list[float]] = {"native": [], "otlp": []}
