@@ -72,10 +72,13 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         stack.callback(services.meta.close)
         services.hot = HotStore(config.hot_path, config.duckdb_memory_limit)
         stack.callback(services.hot.close)
-        enricher = Enricher(load_price_table(config.prices_file), config.max_text_bytes)
+        search_settings = SearchSettings()
+        # The enricher prepares each span's search text, off the server's GIL when it is a process.
+        enricher = Enricher(load_price_table(config.prices_file), config.max_text_bytes,
+                            search_max_chars=search_settings.max_chars_per_span)
         # The search index before the pipeline: on exit the pipeline drains first, then the index
         # commits what it was handed. It catches up from DuckDB above its own watermark.
-        services.search = stack.enter_context(SearchIndex(config.data_dir / "search", SearchSettings(),
+        services.search = stack.enter_context(SearchIndex(config.data_dir / "search", search_settings,
                                                           source=services.hot.rows_after))
         services.pipeline = stack.enter_context(Pipeline(
             services.hot, config.wal_dir, enricher,

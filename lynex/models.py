@@ -67,6 +67,20 @@ class Span(msgspec.Struct, omit_defaults=True):
     prompt_version: int | None = None
 
 
+class RawSpan(Span, omit_defaults=True):
+    """A Span whose payloads stay encoded (JSON or MessagePack bytes, empty when absent).
+
+    Payloads are most of a span's bytes; keeping them raw skips building Python objects for
+    them (the ingest request path validates them as well-formed, UTF-8 is checked per body)
+    and lets enrichment copy them into Arrow as bytes.
+    """
+
+    input: msgspec.Raw = msgspec.Raw()
+    output: msgspec.Raw = msgspec.Raw()
+    model_parameters: msgspec.Raw = msgspec.Raw()
+    metadata: msgspec.Raw = msgspec.Raw()
+
+
 class Batch(msgspec.Struct):
     """The ingest body; spans stay raw so each can be validated (and rejected) on its own."""
 

@@ -109,3 +109,30 @@ def test_enricher_golden_cases(case):
             assert actual == pytest.approx(expected), key
         else:
             assert actual == expected, key
+
+
+def test_enricher_prepares_the_search_text_the_indexer_would():
+    import msgspec
+
+    from lynex.ingest.processor import Enricher
+    from lynex.ingest.wal import Record
+    from lynex.search import text as search_text
+    from lynex.storage.schema import COLUMN_NAMES
+
+    spans = [
+        {"id": "a", "name": "chat", "model": "gpt-4o", "input": [{"role": "user", "content": "Hello世界 weather"}],
+         "output": {"role": "assistant", "content": "sunny"}, "metadata": {"tenant": "acme"}},
+        {"id": "b", "kind": "tool", "input": "not json text"},
+    ]
+    record = Record("p", 1, 1_735_689_600_000_000, "json", [msgspec.json.encode(s) for s in spans], 2)
+    plain = Enricher(load_price_table(), 1 << 20).table([record])
+    table = Enricher(load_price_table(), 1 << 20, search_max_chars=1000).table([record])
+    assert plain.column_names == list(COLUMN_NAMES)
+    assert table.column_names == list(COLUMN_NAMES) + [search_text.WORDS_COLUMN, search_text.CHARS_COLUMN]
+    assert table.select(COLUMN_NAMES).equals(plain)
+    for row in table.to_pylist():
+        expected = search_text.prepared(row["name"], row["model"], row["input"], row["output"], row["metadata"], 1000)
+        assert (row[search_text.WORDS_COLUMN], row[search_text.CHARS_COLUMN]) == expected
+    first = table.to_pylist()[0]
+    assert "weather" in first[search_text.WORDS_COLUMN] and "tenant" in first[search_text.WORDS_COLUMN]
+    assert first[search_text.CHARS_COLUMN] == "世界"

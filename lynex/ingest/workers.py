@@ -25,11 +25,11 @@ _records_encoder = msgspec.msgpack.Encoder()
 _records_decoder = msgspec.msgpack.Decoder(list[Record])
 
 
-def _worker_main(conn: Connection, prices_file: str, max_text_bytes: int) -> None:
+def _worker_main(conn: Connection, prices_file: str, max_text_bytes: int, search_max_chars: int) -> None:
     """Loop of the worker process: encoded records in, Arrow IPC stream (or an error) out."""
     from lynex.ingest.enrich.cost import load_price_table
 
-    enricher = Enricher(load_price_table(prices_file), max_text_bytes)
+    enricher = Enricher(load_price_table(prices_file), max_text_bytes, search_max_chars)
     while True:
         try:
             payload = conn.recv_bytes()
@@ -52,8 +52,8 @@ class WorkerFailed(Exception):
 class ProcessorWorker:
     """One enrichment process; ``table`` is called by the processor thread only."""
 
-    def __init__(self, prices_file: str, max_text_bytes: int):
-        self._args = (prices_file, max_text_bytes)
+    def __init__(self, prices_file: str, max_text_bytes: int, search_max_chars: int = 0):
+        self._args = (prices_file, max_text_bytes, search_max_chars)
         # spawn, not fork: the parent has threads and a DuckDB handle that must not be inherited.
         self._ctx = mp.get_context("spawn")
         self._proc: mp.Process | None = None

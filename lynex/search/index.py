@@ -350,8 +350,9 @@ class SearchIndex:
         return pc.fill_null(same, False)
 
     def _add_rows(self, table: pa.Table) -> None:
-        cols = {name: table.column(name).to_pylist() for name in
-                ("project_id", "seq", "name", "model", "input", "output", "metadata")}
+        ready = _text.WORDS_COLUMN in table.column_names
+        names = ("project_id", "seq") if ready else ("project_id", "seq", "name", "model", "input", "output", "metadata")
+        cols = {name: table.column(name).to_pylist() for name in names}
         start_col = table.column("start_time").cast(pa.int64())
         starts = start_col.to_pylist()
         bounds = pc.min_max(start_col).as_py()
@@ -360,13 +361,19 @@ class SearchIndex:
             self._newest_us = max(bounds["max"], self._newest_us or bounds["max"])
             self._oldest_us = min(bounds["min"], self._oldest_us or bounds["min"])
         max_chars = self.settings.max_chars_per_span
-        Document, span_text, split = tantivy.Document, _text.span_text, _text.split_scripts
+        Document, prepared = tantivy.Document, _text.prepared
         add = self._writer.add_document
+        # Text prepared by the enricher (see text.WORDS_COLUMN) when present; else made here.
+        if ready:
+            ready_words = table.column(_text.WORDS_COLUMN).to_pylist()
+            ready_chars = table.column(_text.CHARS_COLUMN).to_pylist()
         for i, seq in enumerate(cols["seq"]):
             try:
-                body = span_text(cols["name"][i], cols["model"][i], cols["input"][i], cols["output"][i],
-                                 cols["metadata"][i], max_chars)
-                words, chars = split(body)
+                if ready:
+                    words, chars = ready_words[i], ready_chars[i]
+                else:
+                    words, chars = prepared(cols["name"][i], cols["model"][i], cols["input"][i],
+                                            cols["output"][i], cols["metadata"][i], max_chars)
                 doc = Document(project_id=cols["project_id"][i], words=words)
                 doc.add_integer("seq", seq)
                 doc.add_integer("start_time", starts[i] or 0)

@@ -76,20 +76,20 @@ def _collect(value: Any, out: list[str], keys: bool) -> None:
         out.append(str(value))
 
 
-def json_strings(text: str | None, out: list[str], keys: bool = False) -> None:
+def json_strings(text: str | bytes | None, out: list[str], keys: bool = False) -> None:
     """Append the strings inside a stored JSON payload; text that is not JSON is taken as is."""
     if not text:
         return
     try:
         value = _decode(text)
     except msgspec.DecodeError:
-        out.append(text)
+        out.append(text if isinstance(text, str) else text.decode("utf-8", "replace"))
         return
     _collect(value, out, keys)
 
 
-def span_text(name: str | None, model: str | None, input: str | None, output: str | None,
-              metadata: str | None, max_chars: int) -> str:
+def span_text(name: str | None, model: str | None, input: str | bytes | None, output: str | bytes | None,
+              metadata: str | bytes | None, max_chars: int) -> str:
     """The searchable text of one span: name, model, message contents and tool-call arguments of
     input/output, and metadata keys and values; cut at ``max_chars``."""
     parts: list[str] = [name or "", model or ""]
@@ -134,3 +134,16 @@ def unspaced_runs(text: str) -> Iterable[tuple[bool, str]]:
         pos = m.end()
     if pos < len(text):
         yield False, text[pos:]
+
+
+# Columns the enricher may add next to a span table: the span's text already prepared for the
+# index (words field, chars field). Computing them where spans are enriched — a worker process
+# at full ingest rate — keeps ~20 µs of Python per span off the server process's GIL.
+WORDS_COLUMN = "search_words"
+CHARS_COLUMN = "search_chars"
+
+
+def prepared(name: str | None, model: str | None, input: str | bytes | None, output: str | bytes | None,
+             metadata: str | bytes | None, max_chars: int) -> tuple[str, str]:
+    """(words-field text, chars-field text) of one span: what the indexer adds as a document."""
+    return split_scripts(span_text(name, model, input, output, metadata, max_chars))

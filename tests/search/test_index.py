@@ -195,7 +195,11 @@ def test_full_queue_is_caught_up_from_the_source(tmp_path):
 
     settings = FAST.__class__(**{**FAST.__dict__, "backlog_max_rows": 25, "catchup_batch_rows": 30})
     with SearchIndex(tmp_path / "search", settings, source=source) as index:
-        accepted = [index.add(t) for t in store]
+        index._wlock.acquire()  # hold the indexer (it holds at most one table) so the queue fills
+        try:
+            accepted = [index.add(t) for t in store]
+        finally:
+            index._wlock.release()
         assert not all(accepted)  # the queue was full at some point
         wait_for(lambda: index.watermark() >= 200)
         assert len(index.search("p1", "common", limit=1000)) == 200
