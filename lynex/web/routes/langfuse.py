@@ -52,8 +52,8 @@ async def ingestion(request: Request) -> Response:
     config = services.config
     try:
         key = langfuse_key(request, services.meta, "ingest")
-        body = inflate(await read_body(request, config.max_body_bytes), request.headers.get("content-encoding"),
-                       config.max_decompressed_bytes)
+        received = await read_body(request, config.max_body_bytes)
+        body = inflate(received, request.headers.get("content-encoding"), config.max_decompressed_bytes)
         try:
             doc = msgspec.json.decode(body)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -72,13 +72,21 @@ async def ingestion(request: Request) -> Response:
     successes = [{"id": event_id, "status": 201} for event_id in converted.ok]
     if converted.spans:
         batch = decode_batch(msgspec.json.encode({"spans": converted.spans}), JSON, config.max_batch_spans)
+        # The same monthly quota and metering as /v1/ingest: a refusal answers for the whole batch,
+        # so the SDK retries it later instead of losing the refused part.
+        ticket = services.billing.admit(key.project_id, key.id, batch, recent, len(received))
+        result = None
         try:
-            if batch.accepted:
-                await services.pipeline.ingest(key.project_id, batch)
+            if ticket.refusal:
+                services.metrics.inc("lynex_langfuse_requests_refused_total", reason="http_429")
+                return error_response(429, ticket.refusal.message, {"Retry-After": str(ticket.refusal.retry_after_s)})
+            result = await services.pipeline.ingest(key.project_id, batch)
         except AtCapacity:
             return error_response(503, "ingest buffer is full; retry after the Retry-After delay", {"Retry-After": "1"})
         except StorageUnavailable as exc:
             return error_response(503, f"storage unavailable, nothing was accepted: {exc}", {"Retry-After": "5"})
+        finally:
+            services.billing.settle(ticket, result)
         refused = {r.index: r.error for r in batch.rejected}
         for index, sources in enumerate(converted.sources):
             for event_id in sources:
