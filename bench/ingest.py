@@ -166,6 +166,36 @@ def start_server(data: Path, ready_tries: int = 400) -> tuple[subprocess.Popen, 
     return proc, port, created["api_key"]
 
 
+GAUGES = ("lynex_buffer_bytes", "lynex_memtable_bytes", "lynex_duckdb_memory_bytes", "lynex_arrow_allocated_bytes",
+          "lynex_search_queued_bytes")
+
+
+def server_rss(server: psutil.Process) -> int:
+    """RSS of the server and its children (the enrichment worker process)."""
+    total = server.memory_info().rss
+    for child in server.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def scrape_gauges(port: int, names: tuple[str, ...]) -> dict[str, float]:
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+    except (OSError, http.client.HTTPException):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in names:
+            out[name] = float(value)
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -187,8 +217,11 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
     t0 = time.perf_counter()
     for w in workers:
         w.start()
+    gauges: dict[str, float] = {}
     while any(w.is_alive() for w in workers):
-        rss.append(server.memory_info().rss)
+        rss.append(server_rss(server))
+        for gauge, value in scrape_gauges(port, GAUGES).items():
+            gauges[gauge] = max(gauges.get(gauge, 0.0), value)
         time.sleep(0.5)
     elapsed = time.perf_counter() - t0
     stop.set()
@@ -212,7 +245,11 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
         print(f"ack → queryable ms ({len(lags)} probes): p50 {pct(lags, .5) * 1e3:.0f}  "
               f"p99 {pct(lags, .99) * 1e3:.0f}  max {max(lags) * 1e3:.0f}")
     if rss:
-        print(f"server RSS MiB: start {rss[0] / 2**20:.0f}  max {max(rss) / 2**20:.0f}  end {rss[-1] / 2**20:.0f}")
+        print(f"server RSS MiB (server + enrichment worker): start {rss[0] / 2**20:.0f}  max {max(rss) / 2**20:.0f}"
+              f"  end {rss[-1] / 2**20:.0f}")
+    if gauges:
+        print("max of gauges MiB: " + "  ".join(f"{n.removeprefix('lynex_').removesuffix('_bytes')} {v / 2**20:.0f}"
+                                              for n, v in gauges.items()))
     return acked + probes_acked[0]
 
 

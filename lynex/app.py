@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
+import pyarrow as pa
 from litestar import Litestar
 from litestar.datastructures import State
 
@@ -72,6 +73,10 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         stack.callback(services.meta.close)
         services.hot = HotStore(config.hot_path, config.duckdb_memory_limit)
         stack.callback(services.hot.close)
+        services.metrics.gauge("lynex_duckdb_memory_bytes", services.hot.memory_bytes,
+                               "Bytes held by DuckDB's buffer manager.")
+        services.metrics.gauge("lynex_arrow_allocated_bytes", pa.total_allocated_bytes,
+                               "Bytes allocated by Arrow's memory pool (memtable, tables in flight).")
         search_settings = SearchSettings()
         # The enricher prepares each span's search text, off the server's GIL when it is a process.
         enricher = Enricher(load_price_table(config.prices_file), config.max_text_bytes,
@@ -80,10 +85,18 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         # commits what it was handed. It catches up from DuckDB above its own watermark.
         services.search = stack.enter_context(SearchIndex(config.data_dir / "search", search_settings,
                                                           source=services.hot.rows_after))
+        search = services.search
+        services.metrics.gauge("lynex_search_queued_rows", lambda: search.stats()["queued_rows"],
+                               "Rows waiting for the full-text indexer.")
+        services.metrics.gauge("lynex_search_queued_bytes", lambda: search.stats()["queued_bytes"],
+                               "Bytes of prepared text waiting for the full-text indexer.")
+        services.metrics.gauge("lynex_search_dropped_rows", lambda: search.stats()["dropped_rows"],
+                               "Rows a full indexer queue left to catch-up from DuckDB (since start).")
         services.pipeline = stack.enter_context(Pipeline(
             services.hot, config.wal_dir, enricher,
             PipelineSettings(
                 buffer_max_spans=config.buffer_max_spans,
+                buffer_max_bytes=config.buffer_max_bytes,
                 flush_interval_s=config.flush_interval_ms / 1000.0,
                 flush_max_rows=config.flush_max_rows,
                 dedup_window=config.dedup_window,

@@ -38,6 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_text_bytes", int, 1 * MiB, "Text fields longer than this are truncated and the span flagged."),
     Setting("duckdb_memory_limit", str, "512MB", "DuckDB's memory limit (its buffer pool), e.g. 512MB or 2GB."),
     Setting("buffer_max_spans", int, 250_000, "Spans accepted but not yet stored before ingest answers 503."),
+    Setting("buffer_max_bytes", int, 256 * MiB, "Bytes of accepted spans held in memory before they are in "
+            "DuckDB (waiting + queryable in memory); above it ingest answers 503. Inserts start at half."),
     Setting("wal_fsync", bool, True, "fsync the ingest log before acknowledging (turn off only for tests)."),
     Setting("flush_interval_ms", float, 10000.0,
             "Longest a span waits in memory (already queryable) before its DuckDB insert."),
@@ -113,6 +115,7 @@ class Config:
     max_text_bytes: int = 1 * MiB
     duckdb_memory_limit: str = "512MB"
     buffer_max_spans: int = 250_000
+    buffer_max_bytes: int = 256 * MiB
     wal_fsync: bool = True
     flush_interval_ms: float = 10000.0
     flush_max_rows: int = 122_880
@@ -304,7 +307,7 @@ def _validate(config: Config) -> None:
     if not 0 <= config.otlp_port < 65536 or config.otlp_port == config.port:
         raise ConfigError(f"otlp_port must be 0 (off) or a port other than {config.port}, got {config.otlp_port}")
     for name in ("max_body_bytes", "max_decompressed_bytes", "max_batch_spans", "max_text_bytes",
-                 "buffer_max_spans", "flush_max_rows", "dedup_window"):
+                 "buffer_max_spans", "buffer_max_bytes", "flush_max_rows", "dedup_window"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"setting '{name}' must be positive, got {getattr(config, name)}")
     if config.cold_location:

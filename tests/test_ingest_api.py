@@ -204,3 +204,58 @@ def test_full_buffer_answers_503(make_config, tmp_path):
         assert ingest(client, auth, [{"id": "fits"}]).status_code == 200
         assert client.get("/v1/spans/fits", headers=auth).status_code == 200
         assert 'reason="at_capacity"' in client.get("/metrics").text
+
+
+def test_only_post_is_allowed(app_client, auth):
+    r = app_client.get("/v1/ingest", headers=auth)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json() == {"error": "method GET not allowed; use POST", "status": 405}
+
+
+def test_payloads_with_invalid_utf8_deep_inside_are_rejected_per_span(app_client, auth):
+    # The fast path keeps payloads raw; the body-level UTF-8 check must still name the span.
+    good = b'{"id": "u-ok", "input": [{"role": "user", "content": "fine"}]}'
+    bad = b'{"id": "u-bad", "metadata": {"k": ["x", {"deep": "\xc3\x28"}]}}'
+    r = app_client.post("/v1/ingest", content=b'{"spans": [' + good + b"," + bad + b"]}",
+                        headers={**auth, "content-type": "application/json"})
+    assert r.status_code == 207
+    (rejection,) = r.json()["rejected"]
+    assert rejection["index"] == 1 and "UTF-8" in rejection["error"]
+    settle(app_client)
+    assert stored_ids(app_client, auth) == ["u-ok"]
+
+
+def test_byte_budget_answers_503_while_the_store_is_stalled(make_config, tmp_path):
+    import threading
+
+    from litestar.testing import TestClient
+    from lynex.app import create_app
+    config = make_config(buffer_max_bytes=60_000, data_dir=str(tmp_path / "bytes"))
+    with TestClient(app=create_app(config)) as client:
+        meta = MetaStore(config.meta_path)
+        p = meta.create_project("p")
+        _, key = meta.create_key(p.id)
+        auth = {"Authorization": f"Bearer {key}"}
+        pipeline = client.app.state.services.pipeline
+        release = threading.Event()
+        stalled = threading.Thread(target=pipeline.run_on_writer, args=(lambda con: release.wait(30),))
+        stalled.start()  # the only DuckDB writer is busy: rows stay in memory
+        try:
+            big = "x" * 2_000
+            accepted = 0
+            for batch in range(20):
+                r = ingest(client, auth, [{"id": f"b{batch}-{i}", "input": big} for i in range(10)])
+                if r.status_code == 503:
+                    break
+                assert r.status_code == 200
+                accepted += 10
+                wait_for(lambda: pipeline.buffer.queued_bytes == 0, timeout=10)  # processed into the memtable
+            assert r.status_code == 503 and r.headers["retry-after"] == "1"
+            assert 0 < accepted < 200 and pipeline.memtable.nbytes >= 30_000
+            assert "lynex_memtable_bytes" in client.get("/metrics").text
+        finally:
+            release.set()
+            stalled.join()
+        wait_for(lambda: pipeline.memtable.rows == 0, timeout=20)
+        assert ingest(client, auth, [{"id": "after"}]).status_code == 200
+        assert len(stored_ids(client, auth, limit=500)) == accepted + 1

@@ -2,8 +2,10 @@
 
 It holds raw encoded records, not decoded objects: millions of live Python objects make GC
 pauses that push ack latency to hundreds of ms (DESIGN.md). Capacity is counted in spans from
-admission until the rows are committed to DuckDB, so a slow store turns into ``503`` +
-``Retry-After`` at the door rather than unbounded memory.
+admission until the rows are committed to DuckDB, and in bytes of what is held in memory on the
+way (records waiting here plus rows in the memtable, via ``held_bytes``), so a slow processor or
+store — or unusually large spans — turn into ``503`` + ``Retry-After`` at the door rather than
+unbounded memory.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from typing import Callable
 
 from lynex.ingest.wal import Record
 
@@ -18,10 +21,13 @@ from lynex.ingest.wal import Record
 class SpanBuffer:
     """Admission control plus a FIFO of durable records waiting to be processed."""
 
-    def __init__(self, max_spans: int):
+    def __init__(self, max_spans: int, max_bytes: int = 0, held_bytes: Callable[[], int] | None = None):
         self.max_spans = max_spans
+        self.max_bytes = max_bytes  # 0: no byte bound
+        self._held_elsewhere = held_bytes or (lambda: 0)  # bytes further down (the memtable)
         self._records: deque[Record] = deque()
         self._queued_spans = 0
+        self._queued_bytes = 0
         self._in_flight = 0  # admitted and not yet committed to the store
         self._cond = threading.Condition()
 
@@ -29,6 +35,8 @@ class SpanBuffer:
         """Reserve room for ``count`` spans; False means answer 503."""
         with self._cond:
             if self._in_flight + count > self.max_spans:
+                return False
+            if self.max_bytes and self._queued_bytes + self._held_elsewhere() >= self.max_bytes:
                 return False
             self._in_flight += count
             return True
@@ -44,6 +52,7 @@ class SpanBuffer:
             for record in records:
                 self._records.append(record)
                 self._queued_spans += record.count
+                self._queued_bytes += record.nbytes
                 if not admitted:
                     self._in_flight += record.count
             self._cond.notify()
@@ -64,6 +73,7 @@ class SpanBuffer:
                 taken += record.count
                 out.append(record)
             self._queued_spans -= taken
+            self._queued_bytes -= sum(record.nbytes for record in out)
             return out
 
     def wake(self) -> None:
@@ -73,6 +83,10 @@ class SpanBuffer:
     @property
     def queued_spans(self) -> int:
         return self._queued_spans
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
 
     @property
     def in_flight(self) -> int:

@@ -21,25 +21,28 @@ class Memtable:
         self._chunks: list[tuple[pa.Table, int, float]] = []  # (rows, last seq, added at)
         self._lock = threading.Lock()
         self.rows = 0
+        self.nbytes = 0  # Arrow buffer bytes held (ingest admission and flushing watch this)
 
     def add(self, table: pa.Table, last_seq: int) -> None:
         with self._lock:
             self._chunks.append((table, last_seq, time.monotonic()))
             self.rows += table.num_rows
+            self.nbytes += table.nbytes
 
     def oldest_age(self) -> float:
         with self._lock:
             return time.monotonic() - self._chunks[0][2] if self._chunks else 0.0
 
-    def take(self, max_rows: int) -> tuple[pa.Table, int] | None:
-        """Chunks from the front totalling about ``max_rows`` (without removing them)."""
+    def take(self, max_rows: int, max_bytes: int = 0) -> tuple[pa.Table, int] | None:
+        """Chunks from the front totalling about ``max_rows`` / ``max_bytes`` (not removed)."""
         with self._lock:
-            chosen, rows = [], 0
+            chosen, rows, size = [], 0, 0
             for table, last_seq, _ in self._chunks:
-                if chosen and rows + table.num_rows > max_rows:
+                if chosen and (rows + table.num_rows > max_rows or (max_bytes and size + table.nbytes > max_bytes)):
                     break
                 chosen.append((table, last_seq))
                 rows += table.num_rows
+                size += table.nbytes
         if not chosen:
             return None
         return pa.concat_tables([t for t, _ in chosen]), chosen[-1][1]
@@ -51,6 +54,7 @@ class Memtable:
             removed = self.rows - sum(c[0].num_rows for c in keep)
             self._chunks = keep
             self.rows -= removed
+            self.nbytes = sum(c[0].nbytes for c in keep)
             return removed
 
     def snapshot(self) -> pa.Table:

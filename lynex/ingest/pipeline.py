@@ -48,6 +48,7 @@ class PipelineSettings:
     dedup_window: int
     wal_fsync: bool
     processor_process: bool = False
+    buffer_max_bytes: int = 0  # 0: bounded by spans only
     prices_file: str = ""
     max_text_bytes: int = 1 << 20
 
@@ -65,8 +66,11 @@ class Pipeline:
         self.enricher = enricher
         self.settings = settings
         self.metrics = metrics
-        self.buffer = SpanBuffer(settings.buffer_max_spans)
         self.memtable = Memtable()
+        self.buffer = SpanBuffer(settings.buffer_max_spans, settings.buffer_max_bytes, lambda: self.memtable.nbytes)
+        # The memtable is flushed once it holds half the byte budget, so admission (which counts
+        # it) only refuses when the store cannot keep up, not on every flush cycle.
+        self._flush_bytes = settings.buffer_max_bytes // 2
         self.recent = RecentIds(settings.dedup_window)
         self.wal = WriteAheadLog(wal_dir, fsync=settings.wal_fsync, on_durable=self.buffer.push)
         self.worker = (ProcessorWorker(settings.prices_file, settings.max_text_bytes, enricher.search_max_chars)
@@ -97,6 +101,11 @@ class Pipeline:
                 "Spans acknowledged but not yet in DuckDB (capacity counts these).")
         m.gauge("lynex_buffer_capacity_spans", lambda: self.buffer.max_spans, "Capacity before 503.")
         m.gauge("lynex_memtable_rows", lambda: self.memtable.rows, "Rows queryable in memory, not yet in DuckDB.")
+        m.gauge("lynex_memtable_bytes", lambda: self.memtable.nbytes, "Arrow bytes of the memtable's rows.")
+        m.gauge("lynex_buffer_bytes", lambda: self.buffer.queued_bytes,
+                "Encoded bytes of durable records waiting to be processed.")
+        m.gauge("lynex_buffer_capacity_bytes", lambda: self.buffer.max_bytes,
+                "Byte budget (waiting + memtable) before 503; 0 = none.")
         m.gauge("lynex_durability_lag_seconds", self.memtable.oldest_age,
                 "Age of the oldest acknowledged row not yet committed to DuckDB.")
         m.gauge("lynex_wal_commits_total", lambda: self.wal.commits, "Group commits of the ingest log.")
@@ -197,7 +206,9 @@ class Pipeline:
     # -- processor thread -------------------------------------------------------------------
     def _process_loop(self) -> None:
         while True:
-            records = self.buffer.pop(max_spans=20_000, timeout=0.05)
+            # Batches of ~5k spans: big enough to amortise the worker round trip, small enough
+            # that a batch's transient copies (IPC in and out) stay around 20 MB.
+            records = self.buffer.pop(max_spans=5_000, timeout=0.05)
             if not records:
                 if self._stop.is_set() and self.buffer.queued_spans == 0:
                     break
@@ -261,7 +272,8 @@ class Pipeline:
         while True:
             self._run_writer_jobs()
             draining = self._processor_done.is_set()
-            due = self.memtable.rows >= self.settings.flush_max_rows or self.memtable.oldest_age() >= interval
+            due = (self.memtable.rows >= self.settings.flush_max_rows or self.memtable.oldest_age() >= interval
+                   or (self._flush_bytes and self.memtable.nbytes >= self._flush_bytes))
             if self.memtable.rows and (due or draining):
                 self._flush()
                 continue
@@ -271,7 +283,7 @@ class Pipeline:
             time.sleep(0.02)
 
     def _flush(self) -> None:
-        taken = self.memtable.take(self.settings.flush_max_rows)
+        taken = self.memtable.take(self.settings.flush_max_rows, self._flush_bytes)
         if taken is None:
             return
         table, last_seq = taken

@@ -51,6 +51,11 @@ class Record(msgspec.Struct, array_like=True):
         return self.seq + self.count - 1
 
     @property
+    def nbytes(self) -> int:
+        """Encoded size: what the record costs in memory while it waits to be processed."""
+        return sum(len(raw) for raw in self.raws)
+
+    @property
     def span_fmt(self) -> str:
         return self.fmt.removesuffix(BATCH_SUFFIX)
 

@@ -38,9 +38,10 @@ def _worker_main(conn: Connection, prices_file: str, max_text_bytes: int, search
         try:
             table = enricher.table(_records_decoder.decode(payload))
             sink = pa.BufferOutputStream()
+            sink.write(b"T")
             with pa.ipc.new_stream(sink, table.schema) as writer:
                 writer.write_table(table)
-            conn.send_bytes(b"T" + sink.getvalue().to_pybytes())
+            conn.send_bytes(sink.getvalue())  # an Arrow buffer: sent without a copy to bytes
         except Exception as exc:  # reported to the parent, which isolates the bad record
             conn.send_bytes(b"E" + repr(exc).encode("utf-8", "replace"))
 

@@ -48,6 +48,8 @@ from lynex.search.schema import FORMAT_VERSION, analyzers, schema, to_us
 log = logging.getLogger(__name__)
 
 _MAX_TERMS = 1024  # per delete batch: term-set queries stay small
+# What a queued table keeps when its text was prepared by the enricher.
+_READY_COLUMNS = ["project_id", "seq", "start_time", _text.WORDS_COLUMN, _text.CHARS_COLUMN]
 
 # A source of rows to catch up from: (after_seq, max_rows) → rows with seq > after_seq ordered by
 # seq (an Arrow table with at least project_id, seq, start_time, name, model, input, output,
@@ -61,7 +63,8 @@ class SearchSettings:
 
     commit_interval_s: float = 1.0  # a span is searchable within about this long after add()
     commit_max_docs: int = 200_000  # commit sooner when this many documents are pending
-    backlog_max_rows: int = 100_000  # rows queued before add() drops them (→ gap; ~200 MB)
+    backlog_max_rows: int = 100_000  # rows queued before add() drops them (→ gap, caught up later)
+    backlog_max_bytes: int = 64_000_000  # …or bytes queued (prepared text is ~1 KB per chat span)
     writer_heap_bytes: int = 128_000_000  # tantivy's indexing memory, split between its threads
     writer_threads: int = 2  # tantivy indexing threads (they run niced: see indexer_nice)
     indexer_nice: int = 10  # Linux: the indexer and tantivy's threads yield the CPU to ingest
@@ -98,6 +101,7 @@ class SearchIndex:
         self._cv = threading.Condition()  # the queue and the add()-side state below
         self._queue: deque[pa.Table] = deque()
         self._queued_rows = 0
+        self._queued_bytes = 0
         self._max_seen = 0  # highest seq handed to add()
         self._gap_from = 0  # lowest seq dropped from a full queue and not yet caught up (0 = none)
         self._gap_to = 0  # highest such seq
@@ -209,17 +213,24 @@ class SearchIndex:
         n = table.num_rows
         if n == 0:
             return True
+        if _text.WORDS_COLUMN in table.column_names:
+            # Keep only what indexing needs, copied: a slice would keep the whole enriched batch
+            # (prompts, responses) alive in memory for as long as it waits here.
+            table = table.select(_READY_COLUMNS).take(pa.array(range(n), pa.int32()))
         seqs = table.column("seq")
         lo, hi = pc.min(seqs).as_py(), pc.max(seqs).as_py()
+        size = table.nbytes
         with self._cv:
             self._max_seen = max(self._max_seen, hi)
-            if self._queued_rows + n > self.settings.backlog_max_rows:
+            if (self._queued_rows + n > self.settings.backlog_max_rows
+                    or (self._queue and self._queued_bytes + size > self.settings.backlog_max_bytes)):
                 self.dropped_rows += n
                 self._gap_from = lo if not self._gap_from else min(self._gap_from, lo)
                 self._gap_to = max(self._gap_to, hi)
                 return False
             self._queue.append(table)
             self._queued_rows += n
+            self._queued_bytes += size
             self._cv.notify()
         return True
 
@@ -242,6 +253,7 @@ class SearchIndex:
                     table = self._queue.popleft() if self._queue else None
                     if table is not None:
                         self._queued_rows -= table.num_rows
+                        self._queued_bytes -= table.nbytes
                     elif self._stop:
                         return
                 if table is not None:
@@ -266,7 +278,7 @@ class SearchIndex:
                 self._gap_to = max(self._gap_to, self._max_seen)
                 log.warning("search index: %d queued rows left for the next start", self._queued_rows)
                 self._queue.clear()
-                self._queued_rows = 0
+                self._queued_rows = self._queued_bytes = 0
 
     def _gap_due(self) -> bool:
         """A gap waits to be read back once the queued rows below it are indexed."""
@@ -534,6 +546,7 @@ class SearchIndex:
         searcher = self._index.searcher() if self._index is not None else None
         return {
             "queued_rows": self._queued_rows,
+            "queued_bytes": self._queued_bytes,
             "dropped_rows": self.dropped_rows,
             "failed_rows": self.failed_rows,
             "indexed_seq": self._indexed_upto,

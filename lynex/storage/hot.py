@@ -81,6 +81,14 @@ class HotStore:
             cur.close()
         return table if table.num_rows else None
 
+    def memory_bytes(self) -> int:
+        """What DuckDB's buffer manager holds now (bounded by duckdb_memory_limit)."""
+        cur = self.cursor()
+        try:
+            return int(cur.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()[0])
+        finally:
+            cur.close()
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection for one reader (thread-safe to create from any thread)."""
         return self.con.cursor()

@@ -14,19 +14,27 @@ class AuthFailure(Exception):
         self.message = message
 
 
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, token = header.partition(" ")
+def token_from(authorization: str | None, api_key_header: str | None) -> str | None:
+    """The API key from ``Authorization: Bearer <key>`` or else ``X-Lynex-Api-Key``."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
         return None
-    return request.headers.get("x-lynex-api-key")
+    return api_key_header
+
+
+def bearer_token(request: Request) -> str | None:
+    return token_from(request.headers.get("authorization"), request.headers.get("x-lynex-api-key"))
 
 
 def require_key(request: Request, meta: MetaStore, scope: str) -> ApiKey:
     """The caller's live key holding ``scope``; raises AuthFailure(401/403) otherwise."""
-    token = bearer_token(request)
+    return require_token(bearer_token(request), meta, scope)
+
+
+def require_token(token: str | None, meta: MetaStore, scope: str) -> ApiKey:
+    """The live key ``token`` names, holding ``scope``; raises AuthFailure(401/403) otherwise."""
     if not token:
         raise AuthFailure(401, "missing API key: send 'Authorization: Bearer <key>'")
     key = meta.authenticate(token)
