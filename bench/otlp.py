@@ -2,6 +2,7 @@
 
     python bench/otlp.py                      # 4 alternating 10 s phases per protocol
     python bench/otlp.py --seconds 5 --rounds 2
+    python bench/otlp.py --convert-only       # no server: µs per span of each request-path step
 
 `lynex serve` runs as a process; load processes send 100-span requests as fast as the server
 acknowledges them (closed loop). Native spans are bench/ingest.py's ~2 KB JSON spans; the OTLP
@@ -9,6 +10,11 @@ spans carry the same content as OTel GenAI attributes (model, provider, input/ou
 usage, session, user, three custom attributes) in one ExportTraceServiceRequest protobuf.
 Phases alternate (native, OTLP, native, …) so drift on a shared machine hits both alike.
 Prints spans/s per phase, the median per protocol and OTLP as a % of native (goal ≥ 80%).
+
+``--convert-only`` times the pure request-path steps in this process instead (best of several
+repeats, so a busy machine disturbs it less): protobuf parse, conversion to Lynex spans, the
+native validation of the result, all of ``decode_otlp``, and native ``decode_batch`` of the
+equivalent JSON body for comparison.
 """
 
 from __future__ import annotations
@@ -137,13 +143,45 @@ def phase(port: int, key: str, protocol: str, seconds: float, procs: int, thread
     return rate
 
 
+def convert_only(repeats: int, number: int) -> None:
+    """Print µs per span of each OTLP request-path step (no server, no I/O)."""
+    import timeit
+
+    import msgspec
+
+    from lynex.ingest.decode import JSON, decode_batch
+    from lynex.ingest.otlp import PROTOBUF, decode_otlp
+    from lynex.ingest.otlp.convert import convert_request
+    from lynex.ingest.otlp.wire import parse_request
+
+    body = otlp_template()
+    native = bench_ingest.make_body(bench_ingest.span_template(), "convert-", 0)
+    request = parse_request(body, PROTOBUF)
+    spans = convert_request(request).spans
+    steps = {
+        "parse protobuf": lambda: parse_request(body, PROTOBUF),
+        "convert to span dicts": lambda: convert_request(request),
+        "encode + native validation": lambda: decode_batch(msgspec.json.encode({"spans": spans}), JSON, BATCH),
+        "decode_otlp (all of it)": lambda: decode_otlp(body, PROTOBUF, BATCH),
+        "native decode_batch (JSON)": lambda: decode_batch(native, JSON, BATCH),
+    }
+    print(f"{BATCH} spans per request; best of {repeats} × {number} requests")
+    for name, step in steps.items():
+        best = min(timeit.repeat(step, number=number, repeat=repeats)) / number / BATCH
+        print(f"  {name:28} {best * 1e6:7.2f} µs/span")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10, help="length of each phase")
     parser.add_argument("--rounds", type=int, default=4, help="native+OTLP phase pairs")
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--convert-only", action="store_true", help="time the pure conversion steps only")
     args = parser.parse_args()
+    if args.convert_only:
+        convert_only(repeats=7, number=20)
+        return
 
     data = Path(tempfile.mkdtemp(prefix="lynex-bench-otlp-"))
     proc, port, key = bench_ingest.start_server(data)

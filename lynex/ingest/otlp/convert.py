@@ -8,13 +8,14 @@ bounded by :data:`MAX_ATTRIBUTES`; what is cut is counted in ``metadata.otel.dro
 
 from __future__ import annotations
 
-import base64
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from lynex.ingest.otlp import semconv
-from lynex.ingest.otlp.messages import Attrs
+from lynex.ingest.otlp.attrs import MAX_DEPTH, any_value, attributes
+
+__all__ = ["Converted", "Resource", "convert_request", "convert_span", "any_value", "attributes", "MAX_DEPTH"]
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +23,14 @@ MAX_ATTRIBUTES = 128  # unmapped span attributes kept as metadata; the rest are 
 MAX_EVENTS = 32
 MAX_LINKS = 32
 MAX_RESOURCE_ATTRIBUTES = 32
-MAX_DEPTH = 8  # nested kvlist/array values deeper than this are kept as text
 _LABEL = 1024  # models.Label
 _REF = 256  # models.RefId
 
 _STATUS_ERROR = 2
 _SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 _LLM_KINDS = ("llm", "embedding")
+_ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
+_NONE_USED: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -38,42 +40,6 @@ class Converted:
     spans: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[int, str | None, str]] = field(default_factory=list)
     total: int = 0
-
-
-def any_value(value: Any, depth: int = 0) -> Any:
-    """An OTLP ``AnyValue`` as a plain Python value (bytes as base64 text)."""
-    which = value.WhichOneof("value")
-    if which == "string_value":
-        return value.string_value
-    if which == "int_value":
-        return value.int_value
-    if which == "double_value":
-        number = value.double_value
-        return number if number == number and number not in (float("inf"), float("-inf")) else str(number)
-    if which == "bool_value":
-        return value.bool_value
-    if which is None:
-        return None
-    if depth >= MAX_DEPTH:
-        return str(value)[:_LABEL]
-    if which == "array_value":
-        return [any_value(v, depth + 1) for v in value.array_value.values]
-    if which == "kvlist_value":
-        return {kv.key: any_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
-    return base64.b64encode(value.bytes_value).decode()
-
-
-_PLAIN = frozenset(("string_value", "int_value", "bool_value"))
-
-
-def attributes(kvs: Iterable[Any]) -> Attrs:
-    """Key/values as a dict; strings, ints and bools (nearly all attributes) take the short path."""
-    out = Attrs()
-    for kv in kvs:
-        value = kv.value
-        which = value.WhichOneof("value")
-        out[kv.key] = getattr(value, which) if which in _PLAIN else any_value(value)
-    return out
 
 
 def _label(value: Any, limit: int = _LABEL) -> str | None:
@@ -117,62 +83,71 @@ def _error_from(events: list[tuple[str, dict]], status_message: str, attrs: dict
 
 def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, Any]:
     """One OTLP Span → one Lynex span dict; raises ValueError for unusable ids."""
-    trace_id, span_id, parent = pb.trace_id, pb.span_id, pb.parent_span_id
-    if len(trace_id) != 16 or not any(trace_id):
+    trace_id, span_id = pb.trace_id, pb.span_id
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
         raise ValueError("trace_id must be 16 bytes and not all zero")
-    if len(span_id) != 8 or not any(span_id):
+    if len(span_id) != 8 or span_id == _ZERO_SPAN:
         raise ValueError("span_id must be 8 bytes and not all zero")
+    parent, start, end = pb.parent_span_id, pb.start_time_unix_nano, pb.end_time_unix_nano
     span: dict[str, Any] = {
         "id": span_id.hex(), "trace_id": trace_id.hex(),
-        "parent_id": parent.hex() if len(parent) == 8 and any(parent) else None,
-        "name": _label(pb.name) or "span",
-        "start_time": _ms(pb.start_time_unix_nano), "end_time": _ms(pb.end_time_unix_nano),
+        "parent_id": parent.hex() if len(parent) == 8 and parent != _ZERO_SPAN else None,
+        "name": pb.name[:_LABEL] or "span",
+        "start_time": round(start / 1e6, 3) if start else None,  # µs precision, as stored
+        "end_time": round(end / 1e6, 3) if end else None,
     }
     attrs = attributes(pb.attributes)
     dropped = pb.dropped_attributes_count
-    events = [(e.name, attributes(e.attributes)) for e in pb.events[:MAX_EVENTS * 4]]
+    pb_events = pb.events
+    events = [(e.name, attributes(e.attributes)) for e in pb_events[:MAX_EVENTS * 4]] if pb_events else []
     try:
         for mapper in semconv.MAPPERS:
             mapper(attrs, span)
-        used = set(semconv.content_from_events(events, span))
+        used = set(semconv.content_from_events(events, span)) if events else _NONE_USED
     except Exception as exc:  # one odd attribute must not cost the span: keep it generic
         log.debug("semantic mapping failed for span %s", span["id"], exc_info=True)
         span = {k: span[k] for k in ("id", "trace_id", "parent_id", "name", "start_time", "end_time")}
         attrs = attributes(pb.attributes)
         attrs["lynex.mapping_error"] = f"{type(exc).__name__}: {exc}"[:_LABEL]
-        used = set()
+        used = _NONE_USED
 
-    if pb.status.code == _STATUS_ERROR:
+    status = pb.status
+    if status.code == _STATUS_ERROR:
         span["status"] = "error"
-        span["error"] = _error_from(events, pb.status.message, attrs)
+        span["error"] = _error_from(events, status.message, attrs)
         attrs.pop("error.type", None)
-    if span.get("kind") is None:
-        span["kind"] = "llm" if span.get("model") and span.get("input") is not None else "custom"
-    if span["kind"] not in _LLM_KINDS and "usage" in span:  # tokens of wrapper spans would double-count
+    kind = span.get("kind")
+    if kind is None:
+        kind = span["kind"] = "llm" if span.get("model") and span.get("input") is not None else "custom"
+    if kind not in _LLM_KINDS and "usage" in span:  # tokens of wrapper spans would double-count
         span.setdefault("metadata", {})["usage"] = span.pop("usage")
 
     metadata = span.setdefault("metadata", {})
     if resource.service:
         metadata["service.name"] = resource.service
     room = max(0, MAX_ATTRIBUTES - len(metadata))
-    for key, value in (attrs.items() if len(attrs) <= room else list(attrs.items())[:room]):
-        metadata.setdefault(key, value)
-    dropped += max(0, len(attrs) - room)
+    if len(attrs) <= room and metadata.keys().isdisjoint(attrs.keys()):
+        metadata.update(attrs)  # the usual case: what the loop below does, in one call
+    else:
+        for key, value in (attrs.items() if len(attrs) <= room else list(attrs.items())[:room]):
+            metadata.setdefault(key, value)
+        dropped += max(0, len(attrs) - room)
     otel: dict[str, Any] = {"span_kind": _SPAN_KINDS.get(pb.kind, "unspecified")}
     if scope:
         otel["scope"] = scope
     if resource.attributes:
         otel["resource"] = resource.attributes
     if len(events) > len(used):
-        otel["events"] = [{"name": name, "time_ms": _ms(pb.events[i].time_unix_nano), "attributes": body}
+        otel["events"] = [{"name": name, "time_ms": _ms(pb_events[i].time_unix_nano), "attributes": body}
                           for i, (name, body) in enumerate(events) if i not in used][:MAX_EVENTS]
     if pb.links:
         otel["links"] = [{"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}
                          for link in pb.links[:MAX_LINKS]]
     if dropped:
         otel["dropped_attributes"] = dropped
-    dropped_events = max(0, len(events) - len(used) - MAX_EVENTS) + max(0, len(pb.events) - len(events)) \
-        + pb.dropped_events_count
+    dropped_events = pb.dropped_events_count
+    if events:
+        dropped_events += max(0, len(events) - len(used) - MAX_EVENTS) + max(0, len(pb_events) - len(events))
     if dropped_events:
         otel["dropped_events"] = dropped_events
     metadata["otel"] = otel
@@ -180,9 +155,13 @@ def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, An
     span.setdefault("environment", resource.environment)
     span.setdefault("release", resource.release)
     for key in ("model", "provider", "environment", "release"):
-        span[key] = _label(span.get(key))
+        value = span.get(key)
+        if value is not None:
+            span[key] = _label(value)
     for key in ("session_id", "user_id"):
-        span[key] = _label(span.get(key), _REF)
+        value = span.get(key)
+        if value is not None:
+            span[key] = _label(value, _REF)
     return {k: v for k, v in span.items() if v is not None}
 
 

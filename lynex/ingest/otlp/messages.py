@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from lynex.ingest.otlp.attrs import Attrs
+
 _INDEXED = re.compile(r"(\d+)\.(.+)")
 _json_decode = msgspec.json.decode
 _json_encode = msgspec.json.encode
@@ -35,23 +37,6 @@ def json_text(value: Any) -> str:
         return _json_encode(value).decode()
     except (TypeError, msgspec.EncodeError):
         return str(value)
-
-
-class Attrs(dict):
-    """A span's attributes; ``has_prefix`` answers "any key starting with …?" in one C-level search.
-
-    Keys are only ever popped after the first question, so the cached key text is a superset:
-    a stale "yes" costs one scan that finds nothing, never a missed attribute.
-    """
-
-    __slots__ = ("_keys",)
-
-    def has_prefix(self, prefix: str) -> bool:
-        try:
-            keys = self._keys
-        except AttributeError:
-            keys = self._keys = "\n" + "\n".join(self)
-        return "\n" + prefix in keys
 
 
 def pop_indexed(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
@@ -87,15 +72,20 @@ def _content(value: Any) -> Any:
     return value
 
 
-def _message(role: Any, content: Any = None, tool_calls: list | None = None, **extra: Any) -> dict[str, Any]:
+def _message(role: Any, content: Any = None, tool_calls: list | None = None, tool_call_id: Any = None,
+             name: Any = None, finish_reason: Any = None) -> dict[str, Any]:
+    # Named optional fields, not **extra: this runs for every message of every span.
     msg: dict[str, Any] = {"role": role or "user"}
     if content is not None or not tool_calls:
         msg["content"] = content if content is not None else ""
     if tool_calls:
         msg["tool_calls"] = tool_calls
-    for key, value in extra.items():
-        if value is not None:
-            msg[key] = value
+    if tool_call_id is not None:
+        msg["tool_call_id"] = tool_call_id
+    if name is not None:
+        msg["name"] = name
+    if finish_reason is not None:
+        msg["finish_reason"] = finish_reason
     return msg
 
 
@@ -108,9 +98,8 @@ def from_flat_genai(entries: list[dict[str, Any]], default_role: str) -> list[di
                  for c in indexed(entry, "tool_calls.")]
         if "function_call.name" in entry:
             calls.append(tool_call(None, entry["function_call.name"], entry.get("function_call.arguments")))
-        extra = {"tool_call_id": entry.get("tool_call_id"), "name": entry.get("name"),
-                 "finish_reason": entry.get("finish_reason")}
-        out.append(_message(entry.get("role", default_role), _content(entry.get("content")), calls, **extra))
+        out.append(_message(entry.get("role", default_role), _content(entry.get("content")), calls,
+                            entry.get("tool_call_id"), entry.get("name"), entry.get("finish_reason")))
     return out
 
 

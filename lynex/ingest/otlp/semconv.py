@@ -29,6 +29,22 @@ _GENAI_PARAMS = ("temperature", "top_p", "top_k", "max_tokens", "max_completion_
                  "presence_penalty", "stop_sequences", "seed", "choice.count", "n", "reasoning_effort",
                  "repetition_penalty", "structured_output_schema")
 _GENAI_PARAM_KEYS = tuple((name, f"gen_ai.request.{name}") for name in _GENAI_PARAMS)
+# Usage fields: (Lynex field, attribute keys in priority order).
+_OPENINFERENCE_USAGE = (
+    ("input_tokens", ("llm.token_count.prompt",)), ("output_tokens", ("llm.token_count.completion",)),
+    ("total_tokens", ("llm.token_count.total",)), ("cached_tokens", ("llm.token_count.prompt_details.cache_read",)),
+    ("reasoning_tokens", ("llm.token_count.completion_details.reasoning",)))
+_VERCEL_USAGE = (
+    ("input_tokens", ("ai.usage.inputTokens", "ai.usage.promptTokens")),
+    ("output_tokens", ("ai.usage.outputTokens", "ai.usage.completionTokens")),
+    ("total_tokens", ("ai.usage.totalTokens",)), ("cached_tokens", ("ai.usage.cachedInputTokens",)),
+    ("reasoning_tokens", ("ai.usage.reasoningTokens",)))
+_GENAI_USAGE = (
+    ("input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
+    ("output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
+    ("total_tokens", ("gen_ai.usage.total_tokens", "llm.usage.total_tokens")),
+    ("cached_tokens", ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")),
+    ("reasoning_tokens", ("gen_ai.usage.reasoning_tokens", "gen_ai.usage.reasoning.output_tokens")))
 
 
 def put(span: Span, field: str, value: Any) -> None:
@@ -48,6 +64,8 @@ def _first(attrs: Attrs, *keys: str) -> Any:
 
 
 def _tokens(value: Any) -> int | None:
+    if type(value) is int:  # the usual case, without int()'s conversions
+        return value if value >= 0 else None
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -55,8 +73,18 @@ def _tokens(value: Any) -> int | None:
     return number if number >= 0 else None
 
 
-def _usage(span: Span, **counts: Any) -> None:
-    usage = {k: n for k, v in counts.items() if (n := _tokens(v)) is not None}
+def _usage(span: Span, attrs: Attrs, table: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+    """Usage counts from ``table`` = ((field, keys…), …): every key is popped, the first present wins."""
+    usage = {}
+    pop = attrs.pop
+    for name, keys in table:
+        found = None
+        for key in keys:
+            value = pop(key, None)
+            if found is None and value is not None:
+                found = value
+        if found is not None and (number := _tokens(found)) is not None:
+            usage[name] = number
     if usage:
         current = span.setdefault("usage", {})
         for key, value in usage.items():
@@ -95,11 +123,7 @@ def openinference(attrs: Attrs, span: Span) -> None:
     # With structured messages, input.value/output.value are the raw request/response: redundant.
     put(span, "input", inputs or _as_text_or_json(in_value, in_mime))
     put(span, "output", _output(outputs) if outputs else _as_text_or_json(out_value, out_mime))
-    _usage(span, input_tokens=_first(attrs, "llm.token_count.prompt"),
-           output_tokens=_first(attrs, "llm.token_count.completion"),
-           total_tokens=_first(attrs, "llm.token_count.total"),
-           cached_tokens=_first(attrs, "llm.token_count.prompt_details.cache_read"),
-           reasoning_tokens=_first(attrs, "llm.token_count.completion_details.reasoning"))
+    _usage(span, attrs, _OPENINFERENCE_USAGE)
     params = parse_json(attrs.pop("llm.invocation_parameters", None))
     if isinstance(params, dict):
         _params(span, params)
@@ -158,12 +182,7 @@ def vercel(attrs: Attrs, span: Span) -> None:
         if calls:
             message["tool_calls"] = calls
         put(span, "output", message)
-    tokens = dict(input_tokens=_first(attrs, "ai.usage.inputTokens", "ai.usage.promptTokens"),
-                  output_tokens=_first(attrs, "ai.usage.outputTokens", "ai.usage.completionTokens"),
-                  total_tokens=_first(attrs, "ai.usage.totalTokens"),
-                  cached_tokens=_first(attrs, "ai.usage.cachedInputTokens"),
-                  reasoning_tokens=_first(attrs, "ai.usage.reasoningTokens"))
-    _usage(span, **tokens)
+    _usage(span, attrs, _VERCEL_USAGE)
     settings = {k.removeprefix("ai.settings."): attrs.pop(k) for k in [k for k in attrs if k.startswith("ai.settings.")]}
     tools = attrs.pop("ai.prompt.tools", None)
     if isinstance(tools, list):
@@ -210,14 +229,7 @@ def genai(attrs: Attrs, span: Span) -> None:
     if response_model and request_model and response_model != request_model:
         _params(span, {"model": request_model})
     if attrs.has_prefix("gen_ai.usage.") or "llm.usage.total_tokens" in attrs:
-        _usage(span,
-               input_tokens=_first(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
-               output_tokens=_first(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
-               total_tokens=_first(attrs, "gen_ai.usage.total_tokens", "llm.usage.total_tokens"),
-               cached_tokens=_first(attrs, "gen_ai.usage.cache_read.input_tokens",
-                                    "gen_ai.usage.cache_read_input_tokens"),
-               reasoning_tokens=_first(attrs, "gen_ai.usage.reasoning_tokens",
-                                       "gen_ai.usage.reasoning.output_tokens"))
+        _usage(span, attrs, _GENAI_USAGE)
     _params(span, {name: attrs.pop(key) for name, key in _GENAI_PARAM_KEYS if key in attrs})
     tools = parse_json(attrs.pop("gen_ai.tool.definitions", None))
     functions = msg.pop_indexed(attrs, "llm.request.functions.")
