@@ -38,7 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_text_bytes", int, 1 * MiB, "Text fields longer than this are truncated and the span flagged."),
     Setting("duckdb_memory_limit", str, "512MB", "DuckDB's memory limit (its buffer pool), e.g. 512MB or 2GB."),
     Setting("buffer_max_spans", int, 250_000, "Spans accepted but not yet stored before ingest answers 503."),
-    Setting("buffer_max_bytes", int, 256 * MiB, "Bytes of accepted spans held in memory before they are in "
+    Setting("buffer_max_bytes", int, 192 * MiB, "Bytes of accepted spans held in memory before they are in "
             "DuckDB (waiting + queryable in memory); above it ingest answers 503. Inserts start at half."),
     Setting("wal_fsync", bool, True, "fsync the ingest log before acknowledging (turn off only for tests)."),
     Setting("flush_interval_ms", float, 10000.0,
@@ -115,7 +115,7 @@ class Config:
     max_text_bytes: int = 1 * MiB
     duckdb_memory_limit: str = "512MB"
     buffer_max_spans: int = 250_000
-    buffer_max_bytes: int = 256 * MiB
+    buffer_max_bytes: int = 192 * MiB
     wal_fsync: bool = True
     flush_interval_ms: float = 10000.0
     flush_max_rows: int = 122_880

@@ -8,6 +8,7 @@ process leaves no orphaned worker holding them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -27,6 +28,10 @@ def serve(config: Config) -> None:
     DataDirLock(config.data_dir).check()  # a clear error before anything starts
     sys.setswitchinterval(0.0005)
     app = create_app(config)
+    # Modules, routes and templates live as long as the process: moved out of the collector's
+    # sight, full collections stay short (a long one stalls the event loop, i.e. every ack).
+    gc.collect()
+    gc.freeze()
     logging.getLogger("granian").setLevel(logging.ERROR)  # its "embedded is experimental" notice
     servers = [Server(app, address=config.host, port=config.port, interface=Interfaces.ASGI,
                       log_enabled=False, backlog=1024)]

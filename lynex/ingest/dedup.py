@@ -25,7 +25,16 @@ class RecentIds:
     def __contains__(self, key: int) -> bool:
         return key in self._set
 
+    def isdisjoint(self, keys: Iterable[int]) -> bool:
+        """None of ``keys`` is remembered (one C-level pass: the request path's common case)."""
+        return self._set.isdisjoint(keys)
+
     def add_many(self, keys: Iterable[int]) -> None:
+        keys = keys if isinstance(keys, list) else list(keys)
+        if self._set.isdisjoint(keys) and len(set(keys)) == len(keys):  # common case, in C
+            self._set.update(keys)
+            self._order.extend(keys)
+            keys = ()
         for key in keys:
             if key in self._set:
                 continue

@@ -17,6 +17,7 @@ from typing import Callable
 
 import pyarrow as pa
 
+from lynex import memory
 from lynex.ingest.buffer import SpanBuffer
 from lynex.ingest.decode import BATCH_SUFFIX, SPAN_DECODERS, DecodedBatch
 from lynex.ingest.dedup import RecentIds
@@ -159,16 +160,18 @@ class Pipeline:
     # -- the request path (event loop) ------------------------------------------------------
     async def ingest(self, project_id: str, batch: DecodedBatch) -> IngestResult:
         """Make the accepted spans durable; raise AtCapacity / StorageUnavailable for a 503."""
-        fresh: list[int] = []  # positions in batch.accepted
-        keys: list[int] = []
-        seen: set[int] = set()
-        for position, (_, span, _) in enumerate(batch.accepted):
-            key = RecentIds.key(project_id, span.id)
-            if key in self.recent or key in seen:
-                continue
-            seen.add(key)
-            keys.append(key)
-            fresh.append(position)
+        keys = [RecentIds.key(project_id, span.id) for _, span, _ in batch.accepted]
+        if self.recent.isdisjoint(keys) and len(set(keys)) == len(keys):
+            fresh = range(len(keys))  # the common case, checked in C: no retries, no repeats
+        else:
+            fresh, kept, seen = [], [], set()  # positions in batch.accepted, their keys
+            for position, key in enumerate(keys):
+                if key in self.recent or key in seen:
+                    continue
+                seen.add(key)
+                kept.append(key)
+                fresh.append(position)
+            keys = kept
         duplicates = len(batch.accepted) - len(fresh)
         if duplicates:
             self.metrics.inc("lynex_ingest_spans_duplicate_total", duplicates)
@@ -302,3 +305,4 @@ class Pipeline:
         removed = self.memtable.drop_through(last_seq)
         self.buffer.release(removed)
         self.wal.checkpoint(last_seq)
+        memory.trim()  # the flushed rows' buffers are free now: keep RSS near what is held

@@ -32,7 +32,7 @@ _HEADER = struct.Struct("<II")
 SEGMENT_BYTES = 64 * 1024 * 1024
 
 
-class Record(msgspec.Struct, array_like=True):
+class Record(msgspec.Struct, array_like=True, gc=False):
     """One acknowledged ingest request: spans seq..seq+count-1 of one project.
 
     ``raws`` holds one encoded span each, or, when ``fmt`` ends in ``-batch``, the whole

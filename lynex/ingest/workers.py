@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 import msgspec
 import pyarrow as pa
 
+from lynex import memory
 from lynex.ingest.processor import Enricher
 from lynex.ingest.wal import Record
 
@@ -30,8 +31,12 @@ def _worker_main(conn: Connection, prices_file: str, max_text_bytes: int, search
     from lynex.ingest.enrich.cost import load_price_table
 
     enricher = Enricher(load_price_table(prices_file), max_text_bytes, search_max_chars)
+    batches = 0
     while True:
         try:
+            batches += 1
+            if batches % 8 == 0 or not conn.poll(0.5):  # hand batches' transient memory back
+                memory.trim()
             payload = conn.recv_bytes()
         except (EOFError, OSError):
             return
