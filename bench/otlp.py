@@ -9,7 +9,9 @@ acknowledges them (closed loop). Native spans are bench/ingest.py's ~2 KB JSON s
 spans carry the same content as OTel GenAI attributes (model, provider, input/output messages,
 usage, session, user, three custom attributes) in one ExportTraceServiceRequest protobuf.
 Phases alternate (native, OTLP, native, …) so drift on a shared machine hits both alike.
-Prints spans/s per phase, the median per protocol and OTLP as a % of native (goal ≥ 80%).
+Prints spans/s per phase, the median per protocol and OTLP as a % of native (goal ≥ 80%), and
+the server's CPU time per acknowledged span (server + enricher process): on a machine shared
+with other work, throughput swings with the neighbours while CPU per span stays comparable.
 
 ``--convert-only`` times the pure request-path steps in this process instead (best of several
 repeats, so a busy machine disturbs it less): protobuf parse, conversion to Lynex spans, the
@@ -33,6 +35,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 100
@@ -121,8 +125,23 @@ def worker(port: int, key: str, protocol: str, duration: float, threads: int, wi
     out.put(results)
 
 
-def phase(port: int, key: str, protocol: str, seconds: float, procs: int, threads: int, round_no: int) -> float:
+def server_cpu(server: psutil.Process) -> float:
+    """CPU seconds used so far by the server and its worker processes (the enricher)."""
+    total = 0.0
+    for proc in [server, *server.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def phase(port: int, key: str, protocol: str, seconds: float, procs: int, threads: int, round_no: int,
+          server: psutil.Process) -> tuple[float, float]:
+    """One closed-loop phase: (acknowledged spans/s, server CPU µs per acknowledged span)."""
     out: mp.Queue = mp.Queue()
+    cpu_before = server_cpu(server)
     workers = [mp.Process(target=worker, args=(port, key, protocol, seconds, threads, round_no * 16 + i, out))
                for i in range(procs)]
     started = time.perf_counter()
@@ -133,14 +152,15 @@ def phase(port: int, key: str, protocol: str, seconds: float, procs: int, thread
         w.join()
     elapsed = time.perf_counter() - started
     acked = sum(r["acked"] for r in results)
+    cpu_us = (server_cpu(server) - cpu_before) / max(acked, 1) * 1e6
     statuses: dict = {}
     for r in results:
         for code, count in r["status"].items():
             statuses[code] = statuses.get(code, 0) + count
     rate = acked / elapsed
-    print(f"  {protocol:6}  {rate:9,.0f} spans/s   responses {dict(sorted(statuses.items()))}"
-          f"   connection errors {sum(r['errors'] for r in results)}", flush=True)
-    return rate
+    print(f"  {protocol:6}  {rate:9,.0f} spans/s   server CPU {cpu_us:6.1f} µs/span   responses "
+          f"{dict(sorted(statuses.items()))}   connection errors {sum(r['errors'] for r in results)}", flush=True)
+    return rate, cpu_us
 
 
 def convert_only(repeats: int, number: int) -> None:
@@ -188,15 +208,21 @@ def main() -> None:
     try:
         print(f"lynex serve on 127.0.0.1:{port}; {args.rounds} rounds × {args.seconds:.0f} s per protocol, "
               f"{args.procs} procs × {args.threads} conns, {BATCH} spans per request")
+        server = psutil.Process(proc.pid)
         rates: dict[str, list[float]] = {"native": [], "otlp": []}
+        cpu: dict[str, list[float]] = {"native": [], "otlp": []}
         for round_no in range(args.rounds):
             print(f"round {round_no + 1}")
             for protocol in ("native", "otlp"):
-                rates[protocol].append(phase(port, key, protocol, args.seconds, args.procs, args.threads, round_no))
+                rate, cpu_us = phase(port, key, protocol, args.seconds, args.procs, args.threads, round_no, server)
+                rates[protocol].append(rate)
+                cpu[protocol].append(cpu_us)
         native, otlp = statistics.median(rates["native"]), statistics.median(rates["otlp"])
-        print(f"\nmedian native /v1/ingest (JSON):     {native:9,.0f} spans/s")
-        print(f"median OTLP /v1/traces (protobuf):   {otlp:9,.0f} spans/s")
-        print(f"OTLP / native: {otlp / native:.0%}  (goal ≥ 80%)")
+        native_cpu, otlp_cpu = statistics.median(cpu["native"]), statistics.median(cpu["otlp"])
+        print(f"\nmedian native /v1/ingest (JSON):     {native:9,.0f} spans/s   {native_cpu:6.1f} µs server CPU/span")
+        print(f"median OTLP /v1/traces (protobuf):   {otlp:9,.0f} spans/s   {otlp_cpu:6.1f} µs server CPU/span")
+        print(f"OTLP / native: {otlp / native:.0%}  (goal ≥ 80%); server CPU per span, native / OTLP: "
+              f"{native_cpu / otlp_cpu:.0%}")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
