@@ -160,7 +160,10 @@ def restore(directory: Path, data_dir: Optional[Path] = DataDir, config_file: Op
     from lynex.storage.backup import restore as run
     config = _config(data_dir=data_dir, config_file=config_file)
     with DataDirLock(config.data_dir):
-        run(directory.expanduser().resolve(), config.data_dir)
+        info = run(directory.expanduser().resolve(), config.data_dir,
+                   secrets={"master.key": config.master_key_path, "license.json": config.license_path})
+    for path in info["secrets_kept"]:
+        typer.echo(f"kept the existing {path}; the backup's copy is in {directory}/secrets/", err=True)
     typer.echo(f"restored {directory} into {config.data_dir}; start it with: lynex serve --data-dir {config.data_dir}")
 
 

@@ -44,8 +44,16 @@ def test_backup_while_ingesting_then_restore(tmp_path):
     thread.join()
     server.stop()
 
+    # The master key (decrypts stored channel secrets) travels with the backup, owner-only.
+    saved_key = tmp_path / "bk" / "secrets" / "master.key"
+    assert saved_key.read_bytes() == (server.data_dir / "master.key").read_bytes()
+    assert saved_key.stat().st_mode & 0o777 == 0o600
+    assert json.loads((tmp_path / "bk" / "lynex-backup.json").read_text())["secrets"] == ["master.key"]
+
     restored = tmp_path / "restored"
     lynex_cli(restored, "restore", str(tmp_path / "bk"))
+    assert (restored / "master.key").read_bytes() == saved_key.read_bytes()
+    assert (restored / "master.key").stat().st_mode & 0o777 == 0o600
     second = ServerProcess(data_dir=restored).start()
     with second.client(key) as client:  # the API key came along in meta.sqlite
         ids = all_ids(client)

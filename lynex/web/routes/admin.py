@@ -51,7 +51,8 @@ def backup_now(request: Request, data: dict) -> Response:
         return error_response(400, "dir: required, a directory path on the server")
     config = services.config
     try:
-        info = backup(services.hot, config.meta_path, config.parquet_dir, config.wal_dir, Path(target))
+        info = backup(services.hot, config.meta_path, config.parquet_dir, config.wal_dir, Path(target),
+                      secrets={"master.key": config.master_key_path, "license.json": config.license_path})
     except LynexError as exc:
         return error_response(400, f"dir: {exc}")
     return json_response(info)
