@@ -136,3 +136,30 @@ def test_enricher_prepares_the_search_text_the_indexer_would():
     first = table.to_pylist()[0]
     assert "weather" in first[search_text.WORDS_COLUMN] and "tenant" in first[search_text.WORDS_COLUMN]
     assert first[search_text.CHARS_COLUMN] == "世界"
+
+
+@pytest.mark.parametrize("search", [0, 1000])
+def test_salvage_stores_every_span_of_a_record_enrichment_cannot_handle(search):
+    import msgspec
+
+    from lynex.ingest.processor import Enricher
+    from lynex.ingest.wal import Record
+    from lynex.storage.schema import COLUMN_NAMES
+
+    good = msgspec.json.encode({"id": "fine", "model": "gpt-4o", "usage": {"input_tokens": 3, "output_tokens": 4}})
+    bad = b'{"id": "odd", "latency_ms": "not a number", "input": "kept"}'  # past validation only by a bug
+    record = Record("p", 10, 1_735_689_600_000_000, "json", [good, bad], 2)
+    enricher = Enricher(load_price_table(), 1 << 20, search_max_chars=search)
+    with pytest.raises(Exception):
+        enricher.table([record])
+    table = enricher.salvage(record)
+    rows = table.select(COLUMN_NAMES).to_pylist()
+    assert [r["id"] for r in rows] == ["fine", "odd"] and [r["seq"] for r in rows] == [10, 11]
+    assert rows[0]["total_tokens"] == 7 and "enrichment_failed" not in rows[0]["flags"]
+    assert rows[1]["flags"] == ["enrichment_failed"] and rows[1]["status"] == "error"
+    assert rows[1]["input"] == bad.decode() and "latency_ms" in rows[1]["error_message"]
+    assert table.num_columns == len(COLUMN_NAMES) + (2 if search else 0)
+
+    broken = Record("p", 20, 1_735_689_600_000_000, "json-batch", [b'{"spans": [oops'], 3)
+    (row,) = enricher.salvage(broken).select(COLUMN_NAMES).to_pylist()
+    assert row["id"] == "unprocessable-20" and row["flags"] == ["enrichment_failed"]

@@ -128,7 +128,7 @@ def _field_error(exc: Exception, index: int) -> str:
     return f"spans[{index}]{path}: {reason}"
 
 
-def _probe_id(fmt: str, raw: bytes) -> str | None:
+def probe_id(fmt: str, raw: bytes) -> str | None:
     try:
         value = _id_probe[fmt].decode(raw).get("id")
     except Exception:
@@ -200,7 +200,7 @@ def decode_batch(body: bytes, fmt: str, max_spans: int) -> DecodedBatch:
         try:
             span = decoder.decode(raw_bytes)
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, ValueError) as exc:
-            rejected.append(Rejection(index, _probe_id(fmt, raw_bytes), _field_error(exc, index)))
+            rejected.append(Rejection(index, probe_id(fmt, raw_bytes), _field_error(exc, index)))
             continue
         problem = check_span(span)
         if problem:

@@ -223,17 +223,18 @@ class Pipeline:
         try:
             table = self.worker.table(records) if self.worker is not None else self.enricher.table(records)
         except Exception:
-            # One bad record must not cost the others: retry one by one, skip what fails.
+            # One bad record must not cost the others: retry one by one; a record that still
+            # fails is salvaged span by span (acknowledged spans are stored, whatever happens).
             for record in records:
                 try:
                     table = self.enricher.table([record])
                 except Exception:
-                    log.exception("could not process %d spans of project %s (seq %d); skipped",
-                                  record.count, record.project_id, record.seq)
+                    log.exception("could not enrich %d spans of project %s (seq %d); storing them as "
+                                  "salvaged", record.count, record.project_id, record.seq)
                     self.metrics.inc("lynex_processor_failed_total", record.count)
-                    self.buffer.release(record.count)
-                    self.visible_seq = record.last_seq
-                    continue
+                    table = self.enricher.salvage(record)
+                if table.num_rows < record.count:  # a body that could not even be split
+                    self.buffer.release(record.count - table.num_rows)
                 self._publish(table, record.last_seq)
             return
         self._publish(table, records[-1].last_seq)

@@ -16,7 +16,7 @@ import datetime as dt
 import msgspec
 import pyarrow as pa
 
-from lynex.ingest.decode import BATCH_SUFFIX, JSON, to_epoch_us
+from lynex.ingest.decode import BATCH_SUFFIX, JSON, probe_id, to_epoch_us
 from lynex.ingest.enrich import errors, text, tokens
 from lynex.ingest.enrich.cost import PriceTable, compute_cost
 from lynex.ingest.wal import Record
@@ -87,6 +87,41 @@ class Enricher:
         if self.search_max_chars:
             table = self._with_search_text(table, cols)
         return table
+
+    def salvage(self, record: Record) -> pa.Table:
+        """Rows for ``record`` even when enrichment fails: span by span, and a span that still
+        fails becomes a minimal row (flag ``enrichment_failed``, raw span kept as its input).
+
+        Every span here was acknowledged, so dropping one is not an option; a failure at this
+        point is a Lynex bug, and the row makes it visible instead of silent.
+        """
+        try:
+            raws = record.span_raws()
+        except Exception as exc:  # not even splittable: one row holds the whole record
+            return self._minimal_row(record, record.raws[0], exc)
+        tables = []
+        for offset, raw in enumerate(raws):
+            single = Record(record.project_id, record.seq + offset, record.received_us, record.span_fmt, [raw], 1)
+            try:
+                tables.append(self.table([single]))
+            except Exception as exc:
+                tables.append(self._minimal_row(single, raw, exc))
+        return pa.concat_tables(tables)
+
+    def _minimal_row(self, record: Record, raw: bytes, exc: Exception) -> pa.Table:
+        span_id = probe_id(record.span_fmt, raw) or f"unprocessable-{record.seq}"
+        try:
+            text = raw.decode("utf-8") if record.span_fmt == JSON else _json_encode(_msgpack_decode(raw)).decode()
+        except Exception:
+            text = None
+        row = {name: None for name in COLUMN_NAMES}
+        row.update(project_id=record.project_id, id=span_id, trace_id=span_id, name="unprocessable span",
+                   kind="llm", start_time=record.received_us, status="error", error_type="LynexEnrichmentError",
+                   error_message=f"{type(exc).__name__}: {exc}"[:2000], error_class="other",
+                   input=text, flags=["enrichment_failed"], received_at=record.received_us, seq=record.seq)
+        table = pa.Table.from_pylist([row], schema=ARROW_SCHEMA)
+        return self._with_search_text(table, {k: [row[k]] for k in ("name", "model", "input", "output", "metadata")}) \
+            if self.search_max_chars else table
 
     def _with_search_text(self, table: pa.Table, cols: dict[str, list]) -> pa.Table:
         limit, prepared = self.search_max_chars, search_text.prepared
