@@ -13,8 +13,8 @@ Prints spans/s per phase, the median per protocol and OTLP as a % of native (goa
 the server's CPU time per acknowledged span (server + enricher process): on a machine shared
 with other work, throughput swings with the neighbours while CPU per span stays comparable.
 
-``--convert-only`` times the pure request-path steps in this process instead (best of several
-repeats, so a busy machine disturbs it less): protobuf parse, conversion to Lynex spans, the
+``--convert-only`` times the pure request-path steps in this process instead (CPU time, best of
+several repeats, so a busy machine disturbs it less): protobuf parse, conversion to Lynex spans, the
 native validation of the result, all of ``decode_otlp``, and native ``decode_batch`` of the
 equivalent JSON body for comparison.
 """
@@ -187,7 +187,8 @@ def convert_only(repeats: int, number: int) -> None:
     }
     print(f"{BATCH} spans per request; best of {repeats} × {number} requests")
     for name, step in steps.items():
-        best = min(timeit.repeat(step, number=number, repeat=repeats)) / number / BATCH
+        # CPU time, not wall time: on a shared machine, time spent descheduled is not the code's.
+        best = min(timeit.repeat(step, number=number, repeat=repeats, timer=time.process_time)) / number / BATCH
         print(f"  {name:28} {best * 1e6:7.2f} µs/span")
 
 

@@ -16,28 +16,35 @@ _LABEL = 1024
 _INF = float("inf")
 _PLAIN = frozenset(("string_value", "int_value", "bool_value"))
 
-# Every prefix a semantic-convention mapper asks about; a prefix not listed is answered by a scan.
-PREFIXES = ("ai.", "ai.settings.", "ai.telemetry.metadata.", "gen_ai.", "gen_ai.usage.", "gen_ai.prompt.",
-            "gen_ai.completion.", "llm.", "llm.input_messages.", "llm.output_messages.", "llm.tools.",
-            "llm.request.functions.", "retrieval.documents.", "embedding.embeddings.", "traceloop.")
-_MEMO_KEYS = 64
-_BITS = {prefix: 1 << n for n, prefix in enumerate(PREFIXES)}
+_MEMO_KEYS = 64  # key sets up to this size are memoised whole
+
+# Attribute families: a family is a set of prefixes and exact keys, one bit each. The mappers
+# declare theirs at import time (``family``) and then skip in one bit test what a span lacks.
+_prefix_bits: dict[str, int] = {}
+_exact_bits: dict[str, int] = {}
+_families: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+
+
+def family(prefixes: tuple[str, ...] = (), keys: tuple[str, ...] = ()) -> int:
+    """The bit set in a span's mask when a key starts with one of ``prefixes`` or is one of ``keys``."""
+    bit = 1 << len(_families)
+    _families.append((prefixes, keys))
+    for prefix in prefixes:
+        _prefix_bits[prefix] = _prefix_bits.get(prefix, 0) | bit
+    for key in keys:
+        _exact_bits[key] = _exact_bits.get(key, 0) | bit
+    _key_mask.cache_clear()
+    _cached_mask_of.cache_clear()
+    return bit
 
 
 @lru_cache(maxsize=4096)  # bounded: hostile key churn only costs re-computation
 def _key_mask(key: str) -> int:
-    mask = 0
-    for prefix, bit in _BITS.items():
+    mask = _exact_bits.get(key, 0)
+    for prefix, bit in _prefix_bits.items():
         if key.startswith(prefix):
             mask |= bit
     return mask
-
-
-def keys_mask(keys: tuple[str, ...]) -> int:
-    """The prefix bits of a key set (memoised: one tuple hash for a key set seen before)."""
-    if len(keys) > _MEMO_KEYS:  # huge key sets are rare and would pin much memory in the cache
-        return _mask_of(keys)
-    return _cached_mask_of(keys)
 
 
 def _mask_of(keys: tuple[str, ...]) -> int:
@@ -50,24 +57,41 @@ def _mask_of(keys: tuple[str, ...]) -> int:
 _cached_mask_of = lru_cache(maxsize=1024)(_mask_of)
 
 
+def keys_mask(keys: tuple[str, ...]) -> int:
+    """The family bits of a key set (memoised: one tuple hash for a key set seen before)."""
+    if len(keys) > _MEMO_KEYS:  # huge key sets are rare and would pin much memory in the cache
+        return _mask_of(keys)
+    return _cached_mask_of(keys)
+
+
+# Every prefix ``has_prefix`` is asked about; a prefix not listed is answered by a scan.
+PREFIXES = ("ai.", "ai.settings.", "ai.telemetry.metadata.", "gen_ai.", "gen_ai.usage.", "gen_ai.prompt.",
+            "gen_ai.completion.", "llm.", "llm.input_messages.", "llm.output_messages.", "llm.tools.",
+            "llm.request.functions.", "retrieval.documents.", "embedding.embeddings.", "traceloop.")
+_BITS = {prefix: family(prefixes=(prefix,)) for prefix in PREFIXES}
+
+
 class Attrs(dict):
-    """A span's attributes; ``has_prefix`` answers "any key starting with …?" with a bit test.
+    """A span's attributes with the family bits of its keys (``mask``, ``has_prefix``).
 
     The mask is taken at the first question. Keys are only ever popped after it, so it describes
-    a superset: a stale "yes" costs one scan that finds nothing, never a missed attribute.
+    a superset: a stale "yes" costs a look that finds nothing, never a missed attribute.
     """
 
     __slots__ = ("_mask",)
 
-    def has_prefix(self, prefix: str) -> bool:
-        try:
-            mask = self._mask
-        except AttributeError:
+    def mask(self) -> int:
+        """Family bits of the keys (see ``family``)."""
+        mask = getattr(self, "_mask", -1)
+        if mask < 0:
             mask = self._mask = keys_mask(tuple(self))
+        return mask
+
+    def has_prefix(self, prefix: str) -> bool:
         bit = _BITS.get(prefix)
         if bit is None:
             return any(key.startswith(prefix) for key in self)
-        return bool(mask & bit)
+        return bool(self.mask() & bit)
 
 
 def any_value(value: Any, depth: int = 0) -> Any:

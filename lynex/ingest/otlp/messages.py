@@ -117,6 +117,12 @@ def from_genai_parts(messages: Any) -> list[dict[str, Any]] | None:
         if "parts" not in item:  # already chat-shaped
             out.append(item)
             continue
+        parts = item["parts"]
+        if type(parts) is list and len(parts) == 1:  # one text part, most messages: what the loop gives
+            part = parts[0]
+            if type(part) is dict and part.get("type") == "text" and type(text := part.get("content", "")) is str:
+                out.append(_message(item.get("role"), text, None, None, item.get("name"), item.get("finish_reason")))
+                continue
         texts, others, calls = [], [], []
         tool_call_id = None
         response = None

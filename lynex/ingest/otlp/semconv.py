@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from lynex.ingest.otlp import messages as msg
-from lynex.ingest.otlp.messages import Attrs, parse_json
+from lynex.ingest.otlp.attrs import Attrs, family
+from lynex.ingest.otlp.messages import parse_json
 
 Span = dict[str, Any]
 
@@ -215,39 +216,49 @@ def vercel(attrs: Attrs, span: Span) -> None:
 
 # -- OpenTelemetry GenAI (and OpenLLMetry's llm.* / traceloop.* extras) ---------------------------
 def genai(attrs: Attrs, span: Span) -> None:
-    if not (attrs.has_prefix("gen_ai.") or attrs.has_prefix("llm.") or attrs.has_prefix("traceloop.")):
+    # Each block below does nothing without its keys; the family bits skip it in one test.
+    mask = attrs.mask()
+    if not mask & _F_GENAI:
         return
-    op = attrs.pop("gen_ai.operation.name", None)
-    request_type = attrs.pop("llm.request.type", None)
-    traceloop_kind = attrs.pop("traceloop.span.kind", None)
-    put(span, "kind", _GENAI_OPERATIONS.get(op) or _GENAI_OPERATIONS.get(request_type)
-        or _TRACELOOP_KINDS.get(traceloop_kind))
-    put(span, "provider", _first(attrs, "gen_ai.provider.name", "gen_ai.system"))
-    response_model = attrs.pop("gen_ai.response.model", None)
-    request_model = attrs.pop("gen_ai.request.model", None)
-    put(span, "model", response_model or request_model)
-    if response_model and request_model and response_model != request_model:
-        _params(span, {"model": request_model})
-    if attrs.has_prefix("gen_ai.usage.") or "llm.usage.total_tokens" in attrs:
+    if mask & _F_GENAI_KIND:
+        op = attrs.pop("gen_ai.operation.name", None)
+        request_type = attrs.pop("llm.request.type", None)
+        traceloop_kind = attrs.pop("traceloop.span.kind", None)
+        put(span, "kind", _GENAI_OPERATIONS.get(op) or _GENAI_OPERATIONS.get(request_type)
+            or _TRACELOOP_KINDS.get(traceloop_kind))
+    if mask & _F_GENAI_PROVIDER:
+        put(span, "provider", _first(attrs, "gen_ai.provider.name", "gen_ai.system"))
+    if mask & _F_GENAI_MODEL:
+        response_model = attrs.pop("gen_ai.response.model", None)
+        request_model = attrs.pop("gen_ai.request.model", None)
+        put(span, "model", response_model or request_model)
+        if response_model and request_model and response_model != request_model:
+            _params(span, {"model": request_model})
+    if mask & _F_GENAI_USAGE:
         _usage(span, attrs, _GENAI_USAGE)
-    _params(span, {name: attrs.pop(key) for name, key in _GENAI_PARAM_KEYS if key in attrs})
-    tools = parse_json(attrs.pop("gen_ai.tool.definitions", None))
-    functions = msg.pop_indexed(attrs, "llm.request.functions.")
-    if functions:
-        tools = [{"type": "function", "function": {k: parse_json(v) for k, v in f.items()}} for f in functions]
-    if tools:
-        _params(span, {"tools": tools})
+    if mask & _F_GENAI_PARAMS:
+        _params(span, {name: attrs.pop(key) for name, key in _GENAI_PARAM_KEYS if key in attrs})
+    if mask & _F_GENAI_TOOLS:
+        tools = parse_json(attrs.pop("gen_ai.tool.definitions", None))
+        functions = msg.pop_indexed(attrs, "llm.request.functions.")
+        if functions:
+            tools = [{"type": "function", "function": {k: parse_json(v) for k, v in f.items()}} for f in functions]
+        if tools:
+            _params(span, {"tools": tools})
 
-    inputs = msg.from_genai_parts(attrs.pop("gen_ai.input.messages", None)) or []
-    system = msg.from_system_instructions(attrs.pop("gen_ai.system_instructions", None))
-    if system:
-        inputs.insert(0, system)
-    inputs = inputs or msg.from_flat_genai(msg.pop_indexed(attrs, "gen_ai.prompt."), "user")
-    outputs = msg.from_genai_parts(attrs.pop("gen_ai.output.messages", None)) \
-        or msg.from_flat_genai(msg.pop_indexed(attrs, "gen_ai.completion."), "assistant")
-    put(span, "input", inputs or None)
-    put(span, "output", _output(outputs) if outputs else None)
+    if mask & _F_GENAI_MESSAGES:
+        inputs = msg.from_genai_parts(attrs.pop("gen_ai.input.messages", None)) or []
+        system = msg.from_system_instructions(attrs.pop("gen_ai.system_instructions", None))
+        if system:
+            inputs.insert(0, system)
+        inputs = inputs or msg.from_flat_genai(msg.pop_indexed(attrs, "gen_ai.prompt."), "user")
+        outputs = msg.from_genai_parts(attrs.pop("gen_ai.output.messages", None)) \
+            or msg.from_flat_genai(msg.pop_indexed(attrs, "gen_ai.completion."), "assistant")
+        put(span, "input", inputs or None)
+        put(span, "output", _output(outputs) if outputs else None)
 
+    if not mask & _F_GENAI_RARE:
+        return
     tool_name = attrs.get("gen_ai.tool.name")
     if tool_name is not None:
         put(span, "kind", "tool")
@@ -261,8 +272,26 @@ def genai(attrs: Attrs, span: Span) -> None:
     put(span, "user_id", attrs.pop("traceloop.association.properties.user_id", None))
 
 
+_F_GENAI = family(prefixes=("gen_ai.", "llm.", "traceloop."))
+_F_GENAI_KIND = family(keys=("gen_ai.operation.name", "llm.request.type", "traceloop.span.kind"))
+_F_GENAI_PROVIDER = family(keys=("gen_ai.provider.name", "gen_ai.system"))
+_F_GENAI_MODEL = family(keys=("gen_ai.response.model", "gen_ai.request.model"))
+_F_GENAI_USAGE = family(prefixes=("gen_ai.usage.",), keys=("llm.usage.total_tokens",))
+_F_GENAI_PARAMS = family(keys=tuple(key for _, key in _GENAI_PARAM_KEYS))
+_F_GENAI_TOOLS = family(prefixes=("llm.request.functions.",), keys=("gen_ai.tool.definitions",))
+_F_GENAI_MESSAGES = family(prefixes=("gen_ai.prompt.", "gen_ai.completion."),
+                           keys=("gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai.output.messages"))
+_F_GENAI_RARE = family(keys=("gen_ai.tool.name", "traceloop.entity.input", "traceloop.entity.output",
+                             "gen_ai.conversation.id", "traceloop.association.properties.session_id",
+                             "traceloop.association.properties.user_id"))
+_F_COMMON = family(keys=("session.id", "langfuse.session.id", "user.id", "enduser.id", "langfuse.user.id",
+                         "deployment.environment.name", "deployment.environment", "service.version"))
+
+
 def common(attrs: Attrs, span: Span) -> None:
     """Vendor-neutral keys any instrumentation may set."""
+    if not attrs.mask() & _F_COMMON:
+        return
     put(span, "session_id", _first(attrs, "session.id", "langfuse.session.id"))
     put(span, "user_id", _first(attrs, "user.id", "enduser.id", "langfuse.user.id"))
     put(span, "environment", _first(attrs, "deployment.environment.name", "deployment.environment"))
