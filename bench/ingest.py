@@ -2,6 +2,8 @@
 
     python bench/ingest.py                       # sustained 60 s at 20k spans/s, then a 10 s burst
     python bench/ingest.py --sustained 20 --rate 30000 --burst 5
+    git archive <old commit> | tar -x -C /tmp/base   # then, before/after in one run:
+    python bench/ingest.py --sustained 20 --burst 5 --compare /tmp/base --rounds 2
 
 Spans are ~2 KB (chat messages, metadata), sent in batches of 100 as JSON. Figures: spans/s
 acknowledged, ack latency percentiles, acknowledged → queryable latency (a probe ingests a
@@ -145,15 +147,18 @@ def probe(port: int, key: str, stop: threading.Event, lags: list[float], acked_c
         time.sleep(0.25)
 
 
-def start_server(data: Path, ready_tries: int = 400) -> tuple[subprocess.Popen, int, str]:
-    """`lynex serve` on a free port over ``data`` with a fresh project: (process, port, API key)."""
+def start_server(data: Path, ready_tries: int = 400, source: Path = ROOT) -> tuple[subprocess.Popen, int, str]:
+    """`lynex serve` on a free port over ``data`` with a fresh project: (process, port, API key).
+
+    ``source``: the checkout whose ``lynex`` package runs (``--compare`` runs an older one)."""
     port = free_port()
     python = sys.executable
+    env = {**os.environ, "PYTHONPATH": str(source)}
     created = json.loads(subprocess.check_output(
-        [python, "-m", "lynex", "projects", "create", "bench", "--json", "--data-dir", str(data)]))
+        [python, "-m", "lynex", "projects", "create", "bench", "--json", "--data-dir", str(data)], cwd=source, env=env))
     log = open(data / "server.log", "w")
     proc = subprocess.Popen([python, "-m", "lynex", "serve", "--port", str(port), "--data-dir", str(data)],
-                            stdout=log, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT, cwd=source, env=env)
     for _ in range(ready_tries):
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
@@ -250,29 +255,28 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
     if gauges:
         print("max of gauges MiB: " + "  ".join(f"{n.removeprefix('lynex_').removesuffix('_bytes')} {v / 2**20:.0f}"
                                               for n, v in gauges.items()))
-    return acked + probes_acked[0]
+    figures = {"spans/s": acked / elapsed, "ack p50": pct(latencies, .5) * 1e3, "ack p99": pct(latencies, .99) * 1e3,
+               "queryable p99": pct(lags, .99) * 1e3, "RSS max MiB": max(rss) / 2**20 if rss else float("nan"),
+               "503s": statuses.get(503, 0)}
+    return acked + probes_acked[0], figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sustained", type=float, default=60, help="seconds of sustained load (0 = skip)")
-    parser.add_argument("--rate", type=float, default=20_000, help="sustained target spans/s")
-    parser.add_argument("--burst", type=float, default=10, help="seconds of unthrottled burst (0 = skip)")
-    parser.add_argument("--procs", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=6)
-    parser.add_argument("--keep", action="store_true", help="keep the data directory")
-    args = parser.parse_args()
-
+def run(args, source: Path = ROOT) -> dict[str, dict]:
+    """One server over a fresh data dir: the phases, a drain, the stored-rows check."""
     data = Path(tempfile.mkdtemp(prefix="lynex-bench-"))
-    proc, port, key = start_server(data)
+    proc, port, key = start_server(data, source=source)
+    results: dict[str, dict] = {}
     try:
         server = psutil.Process(proc.pid)
-        print(f"lynex serve pid {proc.pid} on 127.0.0.1:{port}, data {data}; {os.cpu_count()} CPUs")
+        print(f"lynex serve ({source}) pid {proc.pid} on 127.0.0.1:{port}, data {data}; {os.cpu_count()} CPUs")
         total = 0
         if args.sustained:
-            total += phase("sustained", port, key, args.rate, args.sustained, args.procs, args.threads, server)
+            acked, results["sustained"] = phase("sustained", port, key, args.rate, args.sustained, args.procs,
+                                                args.threads, server)
+            total += acked
         if args.burst:
-            total += phase("burst", port, key, 0, args.burst, args.procs, args.threads, server)
+            acked, results["burst"] = phase("burst", port, key, 0, args.burst, args.procs, args.threads, server)
+            total += acked
         t0 = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=300)
@@ -288,6 +292,42 @@ def main() -> None:
             proc.kill()
         if not args.keep:
             shutil.rmtree(data, ignore_errors=True)
+    return results
+
+
+def compare(args) -> None:
+    """Alternate runs of an older checkout (``--compare DIR``, e.g. a git worktree) and this one, so
+    machine noise hits both alike; print each run and the median per side."""
+    import statistics
+    sides = {"before": Path(args.compare).resolve(), "after": ROOT}
+    seen: dict[str, list[dict]] = {"before": [], "after": []}
+    for round_no in range(args.rounds):
+        for side, source in sides.items():
+            print(f"\n######## round {round_no + 1}, {side}")
+            seen[side].append(run(args, source))
+    print("\n======== medians over rounds (before → after)")
+    for phase_name in seen["after"][0]:
+        for figure in seen["after"][0][phase_name]:
+            b = statistics.median(r[phase_name][figure] for r in seen["before"])
+            a = statistics.median(r[phase_name][figure] for r in seen["after"])
+            print(f"{phase_name:9} {figure:14} {b:10,.1f} → {a:10,.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sustained", type=float, default=60, help="seconds of sustained load (0 = skip)")
+    parser.add_argument("--rate", type=float, default=20_000, help="sustained target spans/s")
+    parser.add_argument("--burst", type=float, default=10, help="seconds of unthrottled burst (0 = skip)")
+    parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=6)
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument("--compare", metavar="DIR", help="also run the checkout in DIR, alternating (before/after)")
+    parser.add_argument("--rounds", type=int, default=2, help="with --compare: runs per side")
+    args = parser.parse_args()
+    if args.compare:
+        compare(args)
+    else:
+        run(args)
 
 
 if __name__ == "__main__":
