@@ -163,3 +163,23 @@ def test_salvage_stores_every_span_of_a_record_enrichment_cannot_handle(search):
     broken = Record("p", 20, 1_735_689_600_000_000, "json-batch", [b'{"spans": [oops'], 3)
     (row,) = enricher.salvage(broken).select(COLUMN_NAMES).to_pylist()
     assert row["id"] == "unprocessable-20" and row["flags"] == ["enrichment_failed"]
+
+
+@pytest.mark.parametrize("search", [0, 1000])
+def test_worker_process_gives_the_same_table_as_in_thread_enrichment(search):
+    import msgspec
+
+    from lynex.ingest.processor import Enricher
+    from lynex.ingest.wal import Record
+    from lynex.ingest.workers import ProcessorWorker, WorkerFailed
+
+    spans = [{"id": f"w{i}", "model": "gpt-4o-mini", "input": [{"role": "user", "content": f"hello {i} 世界"}],
+              "metadata": {"n": i}} for i in range(50)]
+    records = [Record("p", 1, 1_735_689_600_000_000, "json-batch", [msgspec.json.encode({"spans": spans})], 50),
+               Record("p", 51, 1_735_689_600_000_000, "json", [msgspec.json.encode({"id": "solo"})], 1)]
+    local = Enricher(load_price_table(), 1 << 20, search).table(records)
+    with ProcessorWorker("", 1 << 20, search) as worker:
+        assert worker.table(records).equals(local)
+        with pytest.raises(WorkerFailed):  # an error is reported, and the worker carries on
+            worker.table([Record("p", 60, 0, "json", [b'{"id": 1}'], 1)])
+        assert worker.table(records).equals(local)

@@ -19,6 +19,7 @@ import pyarrow as pa
 from lynex import memory
 from lynex.ingest.processor import Enricher
 from lynex.ingest.wal import Record
+from lynex.storage.schema import COLUMN_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,24 @@ def _worker_main(conn: Connection, prices_file: str, max_text_bytes: int, search
             return
         try:
             table = enricher.table(_records_decoder.decode(payload))
-            sink = pa.BufferOutputStream()
-            sink.write(b"T")
-            with pa.ipc.new_stream(sink, table.schema) as writer:
-                writer.write_table(table)
-            conn.send_bytes(sink.getvalue())  # an Arrow buffer: sent without a copy to bytes
+            # Stored columns and prepared search text travel as separate messages, so they land
+            # in separate buffers: the memtable keeps the first; the second is freed once indexed.
+            stored = _ipc(b"T", table.select(COLUMN_NAMES))
+            extra = _ipc(b"S", table.drop_columns(COLUMN_NAMES)) if table.num_columns > len(COLUMN_NAMES) else None
         except Exception as exc:  # reported to the parent, which isolates the bad record
             conn.send_bytes(b"E" + repr(exc).encode("utf-8", "replace"))
+            continue
+        conn.send_bytes(stored)  # Arrow buffers: sent without a copy to bytes
+        if search_max_chars:
+            conn.send_bytes(extra)
+
+
+def _ipc(tag: bytes, table: pa.Table) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    sink.write(tag)
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
 
 
 class WorkerFailed(Exception):
@@ -98,6 +110,7 @@ class ProcessorWorker:
                 try:
                     self._conn.send_bytes(payload)
                     reply = self._conn.recv_bytes()
+                    extra = self._conn.recv_bytes() if reply[:1] == b"T" and self._args[2] else None
                     break
                 except (EOFError, OSError, BrokenPipeError):
                     log.error("enrichment worker died (attempt %d); starting a new one", attempt)
@@ -108,4 +121,9 @@ class ProcessorWorker:
                 raise WorkerFailed("enrichment worker died twice on this batch")
         if reply[:1] == b"E":
             raise WorkerFailed(reply[1:].decode("utf-8", "replace"))
-        return pa.ipc.open_stream(pa.py_buffer(reply)[1:]).read_all()
+        table = pa.ipc.open_stream(pa.py_buffer(reply)[1:]).read_all()
+        if extra is not None:
+            search = pa.ipc.open_stream(pa.py_buffer(extra)[1:]).read_all()
+            for name, column in zip(search.column_names, search.columns):
+                table = table.append_column(name, column)
+        return table

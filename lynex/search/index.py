@@ -48,8 +48,8 @@ from lynex.search.schema import FORMAT_VERSION, analyzers, schema, to_us
 log = logging.getLogger(__name__)
 
 _MAX_TERMS = 1024  # per delete batch: term-set queries stay small
-# What a queued table keeps when its text was prepared by the enricher.
-_READY_COLUMNS = ["project_id", "seq", "start_time", _text.WORDS_COLUMN, _text.CHARS_COLUMN]
+# What a queued table keeps (with the text) when its text was prepared by the enricher.
+_KEY_COLUMNS = ["project_id", "seq", "start_time"]
 
 # A source of rows to catch up from: (after_seq, max_rows) → rows with seq > after_seq ordered by
 # seq (an Arrow table with at least project_id, seq, start_time, name, model, input, output,
@@ -214,9 +214,12 @@ class SearchIndex:
         if n == 0:
             return True
         if _text.WORDS_COLUMN in table.column_names:
-            # Keep only what indexing needs, copied: a slice would keep the whole enriched batch
-            # (prompts, responses) alive in memory for as long as it waits here.
-            table = table.select(_READY_COLUMNS).take(pa.array(range(n), pa.int32()))
+            # Keep only what indexing needs. The key columns are copied: as slices they would keep
+            # the whole enriched batch (prompts, responses) alive while it waits here; the text
+            # columns arrive in buffers of their own (see lynex.ingest.workers).
+            keys = table.select(_KEY_COLUMNS).take(pa.array(range(n), pa.int32()))
+            table = keys.append_column(_text.WORDS_COLUMN, table.column(_text.WORDS_COLUMN)) \
+                .append_column(_text.CHARS_COLUMN, table.column(_text.CHARS_COLUMN))
         seqs = table.column("seq")
         lo, hi = pc.min(seqs).as_py(), pc.max(seqs).as_py()
         size = table.nbytes
