@@ -10,8 +10,10 @@ spans carry the same content as OTel GenAI attributes (model, provider, input/ou
 usage, session, user, three custom attributes) in one ExportTraceServiceRequest protobuf.
 Phases alternate (native, OTLP, native, …) so drift on a shared machine hits both alike.
 Prints spans/s per phase, the median per protocol and OTLP as a % of native (goal ≥ 80%), and
-the server's CPU time per acknowledged span (server + enricher process): on a machine shared
-with other work, throughput swings with the neighbours while CPU per span stays comparable.
+the server's CPU time per acknowledged span (server + enricher process, counted until the
+server has enriched, stored and indexed the phase's spans; the next phase starts only then): on
+a machine shared with other work, throughput swings with the neighbours while CPU per span stays
+comparable.
 
 ``--convert-only`` times the pure request-path steps in this process instead (CPU time, best of
 several repeats, so a busy machine disturbs it less): protobuf parse, conversion to Lynex spans, the
@@ -137,6 +139,29 @@ def server_cpu(server: psutil.Process) -> float:
     return total
 
 
+def backlog(port: int) -> float:
+    """Spans the server acknowledged but has not finished with (enrichment, DuckDB, search index)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("lynex_buffer_in_flight_spans", "lynex_search_queued_rows"):
+            values[name] = float(value)
+    return sum(values.values())
+
+
+def drain(port: int, timeout: float = 120.0) -> None:
+    """Wait until the server has processed everything acknowledged, so no phase pays for the last."""
+    deadline = time.monotonic() + timeout
+    while backlog(port) > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def phase(port: int, key: str, protocol: str, seconds: float, procs: int, threads: int, round_no: int,
           server: psutil.Process) -> tuple[float, float]:
     """One closed-loop phase: (acknowledged spans/s, server CPU µs per acknowledged span)."""
@@ -152,6 +177,8 @@ def phase(port: int, key: str, protocol: str, seconds: float, procs: int, thread
         w.join()
     elapsed = time.perf_counter() - started
     acked = sum(r["acked"] for r in results)
+    # The spans' processing after the acknowledgement belongs to this phase: wait for it to end.
+    drain(port)
     cpu_us = (server_cpu(server) - cpu_before) / max(acked, 1) * 1e6
     statuses: dict = {}
     for r in results:
