@@ -31,6 +31,8 @@ _SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consu
 _LLM_KINDS = ("llm", "embedding")
 _ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
 _NONE_USED: frozenset[int] = frozenset()
+_LABELLED = (("model", _LABEL), ("provider", _LABEL), ("environment", _LABEL), ("release", _LABEL),
+             ("session_id", _REF), ("user_id", _REF))
 
 
 @dataclass
@@ -88,14 +90,17 @@ def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, An
         raise ValueError("trace_id must be 16 bytes and not all zero")
     if len(span_id) != 8 or span_id == _ZERO_SPAN:
         raise ValueError("span_id must be 8 bytes and not all zero")
-    parent, start, end = pb.parent_span_id, pb.start_time_unix_nano, pb.end_time_unix_nano
-    span: dict[str, Any] = {
-        "id": span_id.hex(), "trace_id": trace_id.hex(),
-        "parent_id": parent.hex() if len(parent) == 8 and parent != _ZERO_SPAN else None,
-        "name": pb.name[:_LABEL] or "span",
-        "start_time": round(start / 1e6, 3) if start else None,  # µs precision, as stored
-        "end_time": round(end / 1e6, 3) if end else None,
-    }
+    # No None values go in (absent fields are left out), so the result needs no filtering pass.
+    span: dict[str, Any] = {"id": span_id.hex(), "trace_id": trace_id.hex()}
+    parent = pb.parent_span_id
+    if len(parent) == 8 and parent != _ZERO_SPAN:
+        span["parent_id"] = parent.hex()
+    span["name"] = pb.name[:_LABEL] or "span"
+    start, end = pb.start_time_unix_nano, pb.end_time_unix_nano
+    if start:
+        span["start_time"] = round(start / 1e6, 3)  # µs precision, as stored
+    if end:
+        span["end_time"] = round(end / 1e6, 3)
     attrs = attributes(pb.attributes)
     dropped = pb.dropped_attributes_count
     pb_events = pb.events
@@ -106,7 +111,7 @@ def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, An
         used = set(semconv.content_from_events(events, span)) if events else _NONE_USED
     except Exception as exc:  # one odd attribute must not cost the span: keep it generic
         log.debug("semantic mapping failed for span %s", span["id"], exc_info=True)
-        span = {k: span[k] for k in ("id", "trace_id", "parent_id", "name", "start_time", "end_time")}
+        span = {k: span[k] for k in ("id", "trace_id", "parent_id", "name", "start_time", "end_time") if k in span}
         attrs = attributes(pb.attributes)
         attrs["lynex.mapping_error"] = f"{type(exc).__name__}: {exc}"[:_LABEL]
         used = _NONE_USED
@@ -152,17 +157,19 @@ def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, An
         otel["dropped_events"] = dropped_events
     metadata["otel"] = otel
 
-    span.setdefault("environment", resource.environment)
-    span.setdefault("release", resource.release)
-    for key in ("model", "provider", "environment", "release"):
+    if "environment" not in span and resource.environment is not None:
+        span["environment"] = resource.environment
+    if "release" not in span and resource.release is not None:
+        span["release"] = resource.release
+    for key, limit in _LABELLED:
         value = span.get(key)
         if value is not None:
-            span[key] = _label(value)
-    for key in ("session_id", "user_id"):
-        value = span.get(key)
-        if value is not None:
-            span[key] = _label(value, _REF)
-    return {k: v for k, v in span.items() if v is not None}
+            text = _label(value, limit)
+            if text is None:
+                del span[key]
+            else:
+                span[key] = text
+    return span
 
 
 def convert_request(request: Any) -> Converted:
