@@ -7,9 +7,10 @@ Two sources, each exact for what it measures:
   crash and client retries never count a span twice.
 * ``usage_requests`` (SQLite) — what the ingest **edge** saw per hour, project and API key:
   requests, spans accepted (new), duplicates, rejected, refused over quota, bytes received.
-  Written when the answer is decided, before it is sent. A ``kill -9`` between the durable
-  acknowledgement and this write loses that one request's edge counts (the client's retry is then
-  a duplicate); the stored counts above stay exact either way.
+  Counted when the answer is decided and written in batches: at most once a second (one
+  transaction instead of one per request, which cost ~6% of the event loop at full ingest rate),
+  before any read of the table, and at shutdown. A ``kill -9`` loses the last second's edge counts
+  (a client's retry is then a duplicate); the stored counts above stay exact either way.
 
 Bytes stored per tier are sampled by the scheduler into ``usage_storage`` (one row per day,
 project and tier): local and cold from the Parquet manifest, hot as the DuckDB file's size shared
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -52,31 +54,67 @@ def _epoch(when: dt.datetime) -> float:
 class Meter:
     """Reads and writes the usage tables; thread-safe (per-thread SQLite, per-call DuckDB cursors)."""
 
-    def __init__(self, meta: MetaStore, hot=None):
+    def __init__(self, meta: MetaStore, hot=None, flush_every_s: float = 1.0):
         self.meta = meta
         self.hot = hot  # HotStore, or None where only the edge side is needed (CLI)
+        self.flush_every_s = flush_every_s
+        self._pending: dict[tuple[int, str, str], list[int]] = {}  # counts not yet written
+        self._pending_lock = threading.Lock()
+        self._flushed_at = time.monotonic()
 
     def _con(self):
         return self.meta._con()
 
     # -- the edge ---------------------------------------------------------------------------
     def record(self, ts: float, project_id: str, key_id: str, counts: EdgeCounts) -> None:
-        """Add one request's counts to its hour's row."""
-        values = [counts.requests, counts.spans_accepted, counts.spans_duplicate, counts.spans_rejected,
-                  counts.spans_over_quota, counts.bytes_received]
-        self._con().execute(
-            f"INSERT INTO usage_requests (hour, project_id, key_id, {', '.join(EDGE_FIELDS)}) "
-            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hour, project_id, key_id) DO UPDATE SET "
-            + ", ".join(f"{f} = {f} + excluded.{f}" for f in EDGE_FIELDS),
-            [hour_of(ts), project_id, key_id, *values])
+        """Add one request's counts to its hour's row (written within ``flush_every_s``)."""
+        values = (counts.requests, counts.spans_accepted, counts.spans_duplicate, counts.spans_rejected,
+                  counts.spans_over_quota, counts.bytes_received)
+        slot = (hour_of(ts), project_id, key_id)
+        with self._pending_lock:
+            row = self._pending.get(slot)
+            if row is None:
+                self._pending[slot] = list(values)
+            else:
+                for i, v in enumerate(values):
+                    row[i] += v
+        if time.monotonic() - self._flushed_at >= self.flush_every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the counts recorded so far (one transaction)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+            self._flushed_at = time.monotonic()
+        if not pending:
+            return
+        con = self._con()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.executemany(
+                f"INSERT INTO usage_requests (hour, project_id, key_id, {', '.join(EDGE_FIELDS)}) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hour, project_id, key_id) DO UPDATE SET "
+                + ", ".join(f"{f} = {f} + excluded.{f}" for f in EDGE_FIELDS),
+                [(*slot, *values) for slot, values in pending.items()])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            with self._pending_lock:  # keep them for the next attempt
+                for slot, values in pending.items():
+                    row = self._pending.setdefault(slot, [0] * len(values))
+                    for i, v in enumerate(values):
+                        row[i] += v
+            raise
 
     def accepted_between(self, since_ts: float, until_ts: float) -> int:
         """New spans accepted at the edge, all projects, in [since, until) (the monthly quota's count)."""
+        self.flush()
         row = self._con().execute("SELECT coalesce(sum(spans_accepted), 0) FROM usage_requests "
                                   "WHERE hour >= ? AND hour < ?", [since_ts, until_ts]).fetchone()
         return int(row[0])
 
     def edge_rows(self, since: dt.datetime, until: dt.datetime, projects: list[str] | None) -> list[dict]:
+        self.flush()
         sql = f"SELECT hour, project_id, key_id, {', '.join(EDGE_FIELDS)} FROM usage_requests WHERE hour >= ? AND hour < ?"
         params: list = [_epoch(since), _epoch(until)]
         if projects is not None:

@@ -83,7 +83,7 @@ class Billing:
         return self
 
     def __exit__(self, *exc) -> None:
-        pass
+        self.meter.flush()  # the last second's edge counts
 
     # -- the license ------------------------------------------------------------------------
     def entitlement(self) -> Entitlement:

@@ -130,6 +130,7 @@ class MetaStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._keys_generation = 0  # bumped by key changes made here (authenticate's cache)
         self._migrate()
 
     def _con(self) -> sqlite3.Connection:
@@ -216,6 +217,7 @@ class MetaStore:
         self._con().execute(
             "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
             (key.id, key.project_id, key.name, _digest(secret), ",".join(key.scopes), key.created_at))
+        self._keys_generation += 1
         return key, f"{KEY_PREFIX}_{key_id}_{secret}"
 
     def keys(self, project_id: str | None = None) -> list[ApiKey]:
@@ -230,12 +232,32 @@ class MetaStore:
     def revoke_key(self, key_id: str) -> ApiKey:
         cur = self._con().execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                                   (time.time(), key_id))
+        self._keys_generation += 1  # this thread's cached answers (other threads see data_version move)
         if cur.rowcount == 0 and not any(k.id == key_id for k in self.keys()):
             raise NotFound(f"no API key with id '{key_id}'")
         return next(k for k in self.keys() if k.id == key_id)
 
     def authenticate(self, token: str) -> ApiKey | None:
-        """The live key a bearer token names, or None (unknown, malformed, revoked)."""
+        """The live key a bearer token names, or None (unknown, malformed, revoked).
+
+        Every ingest request asks, so answers are cached per thread — valid while no other
+        connection has committed (SQLite's ``data_version``: the CLI or another thread revoking
+        a key) and no key was created or revoked through this store (``_keys_generation``).
+        Revocation still takes effect on the very next request."""
+        con = self._con()
+        local = self._local
+        version = (con.execute("PRAGMA data_version").fetchone()[0], self._keys_generation)
+        cache = getattr(local, "auth_cache", None)
+        if cache is None or local.auth_version != version or len(cache) > 4096:
+            cache = local.auth_cache = {}
+            local.auth_version = version
+        slot = _digest(token)  # keyed by digest: no string compares of secrets in the dict
+        if slot in cache:
+            return cache[slot]
+        key = cache[slot] = self._authenticate(token)
+        return key
+
+    def _authenticate(self, token: str) -> ApiKey | None:
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX:
             return None

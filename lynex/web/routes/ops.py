@@ -31,7 +31,7 @@ def readyz(request: Request) -> Response:
     return json_response({"status": "ready"})
 
 
-@get("/metrics", sync_to_thread=False)
+@get("/metrics", sync_to_thread=True)  # gauges query DuckDB and the index: off the event loop
 def metrics(request: Request) -> Response:
     """Prometheus text exposition of the server's own figures."""
     text = request.app.state.services.metrics.render()
