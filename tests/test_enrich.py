@@ -2,6 +2,8 @@
 
 import datetime as dt
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -183,3 +185,5 @@ def test_worker_process_gives_the_same_table_as_in_thread_enrichment(search):
         with pytest.raises(WorkerFailed):  # an error is reported, and the worker carries on
             worker.table([Record("p", 60, 0, "json", [b'{"id": 1}'], 1)])
         assert worker.table(records).equals(local)
+        os.kill(worker.pid, signal.SIGKILL)  # a dead worker is replaced and the batch retried
+        assert worker.table(records).equals(local) and worker.restarts == 1
