@@ -10,20 +10,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from lynex.storage.query import SpanFilter, SpanQueries
+from lynex.storage import percentiles
+from lynex.storage.query import Snapshot, SpanFilter, SpanQueries
 
 _EPOCH = dt.datetime(1970, 1, 1)
 # Bucket widths a chart may use, seconds; the first that keeps a range within MAX_BUCKETS wins.
 BUCKETS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 MAX_BUCKETS = 200
 
-# Per-bucket (and total) measures; parameters: none. Names are the keys of Overview rows.
-_MEASURES = (
+# Additive measures of one (bucket, latency bin) group, summed up to buckets and totals in Python;
+# percentiles come exactly from lynex.storage.percentiles. Names are the keys of Overview rows.
+_SUMS = (
     "count(*) AS n",
     "count_if(status = 'error') AS errors",
-    "quantile_cont(latency_ms, 0.5) AS p50",
-    "quantile_cont(latency_ms, 0.95) AS p95",
-    "quantile_cont(latency_ms, 0.99) AS p99",
     "coalesce(sum(input_tokens), 0) AS input_tokens",
     "coalesce(sum(output_tokens), 0) AS output_tokens",
     "coalesce(sum(input_tokens) FILTER (WHERE list_contains(flags, 'tokens_estimated')), 0) AS input_tokens_est",
@@ -31,7 +30,8 @@ _MEASURES = (
     "coalesce(sum(cost_usd), 0) AS cost",
     "coalesce(sum(cost_usd) FILTER (WHERE list_contains(flags, 'cost_computed')), 0) AS cost_computed",
 )
-MEASURE_NAMES = tuple(m.rsplit(" AS ", 1)[1] for m in _MEASURES)
+SUM_NAMES = tuple(m.rsplit(" AS ", 1)[1] for m in _SUMS)
+MEASURE_NAMES = SUM_NAMES[:2] + tuple(name for name, _ in percentiles.QUANTILES) + SUM_NAMES[2:]
 FACETS = ("model", "provider", "environment", "release")
 
 # What a timeline row shows: no payloads, only enough of the prompt for a preview.
@@ -81,13 +81,12 @@ class Overview:
         return out
 
 
-def _window(flt: SpanFilter) -> tuple[list[str], list]:
-    clauses, params = flt.where()
-    return clauses, params
-
-
 def _where(clauses: list[str]) -> str:
     return ("WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+def _zero() -> dict:
+    return {n: 0 for n in SUM_NAMES}
 
 
 def overview(queries: SpanQueries, project_id: str, flt: SpanFilter, since: dt.datetime,
@@ -97,50 +96,102 @@ def overview(queries: SpanQueries, project_id: str, flt: SpanFilter, since: dt.d
     flt.validate()
     bucket_s = bucket_s or pick_bucket(since, until)
     bucket_us = bucket_s * 1_000_000
-    clauses, params = _window(flt)
+    clauses, params = flt.where()
     where = _where(clauses)
-    rows = queries._run(
-        f"{where} GROUP BY GROUPING SETS ((b), ()) ORDER BY b NULLS FIRST",
-        [bucket_us] + params, ("(epoch_us(start_time) // ?) AS b",) + _MEASURES, project_id)
-    totals = rows[0] if rows and rows[0]["b"] is None else {n: 0 for n in MEASURE_NAMES} | {"b": None}
-    if totals["n"] == 0:
-        totals.update(p50=None, p95=None, p99=None)
-    by_bucket = {r["b"]: r for r in rows if r["b"] is not None}
-    series = []
-    first = int((since - _EPOCH).total_seconds() * 1_000_000) // bucket_us
-    last = int((until - _EPOCH).total_seconds() * 1_000_000 - 1) // bucket_us
-    for b in range(first, last + 1):
-        row = by_bucket.get(b) or {n: 0 for n in MEASURE_NAMES} | {"p50": None, "p95": None, "p99": None}
-        series.append({**row, "t": _EPOCH + dt.timedelta(microseconds=b * bucket_us)})
-    by_model = queries._run(
-        f"{where} GROUP BY model ORDER BY cost DESC, n DESC, model NULLS LAST LIMIT 50", params,
-        ("model", "count(*) AS n", "count_if(status = 'error') AS errors",
-         "coalesce(sum(cost_usd), 0) AS cost", "coalesce(sum(input_tokens), 0) AS input_tokens",
-         "coalesce(sum(output_tokens), 0) AS output_tokens"), project_id)
-    by_class = queries._run(
-        _where(clauses + ["status = 'error'"]) + " GROUP BY error_class ORDER BY n DESC, error_class NULLS LAST",
-        params, ("error_class", "count(*) AS n"), project_id)
-    result = Overview(since, until, bucket_s, totals, series, by_model, by_class)
+    # Facets take the window only: with no other filter, the overview's own WHERE.
+    facets_inline = with_facets and clauses == SpanFilter(since=since, until=until).where()[0]
+
+    def read(snap: Snapshot) -> Overview:
+        groups = _scan(snap, where, params, bucket_us, facets_inline)
+        buckets: dict[int, dict] = {}
+        hists: dict[int | None, dict[int, int]] = {None: {}}
+        for row in groups["b"]:
+            bucket = buckets.setdefault(row["b"], _zero())
+            for name in SUM_NAMES:
+                bucket[name] += row[name]
+            if row["bin"] is not None and row["n_latency"]:
+                hists.setdefault(row["b"], {})[row["bin"]] = row["n_latency"]
+                hists[None][row["bin"]] = hists[None].get(row["bin"], 0) + row["n_latency"]
+        quantiles = _percentiles(snap, where, params, bucket_us, hists)
+        totals = _zero()
+        for bucket in buckets.values():
+            for name in SUM_NAMES:
+                totals[name] += bucket[name]
+        totals.update(quantiles[None], b=None)
+        series = []
+        first = int((since - _EPOCH).total_seconds() * 1_000_000) // bucket_us
+        last = int((until - _EPOCH).total_seconds() * 1_000_000 - 1) // bucket_us
+        empty = {name: None for name, _ in percentiles.QUANTILES}
+        for b in range(first, last + 1):
+            row = {**buckets.get(b, _zero()), **quantiles.get(b, empty), "b": b}
+            series.append({**row, "t": _EPOCH + dt.timedelta(microseconds=b * bucket_us)})
+        by_model = sorted(groups["model"], key=lambda r: (-r["cost"], -r["n"], r["model"] is None, r["model"] or ""))
+        by_class = sorted(({"error_class": r["error_class"], "n": r["errors"]} for r in groups["error_class"]),
+                          key=lambda r: (-r["n"], r["error_class"] is None, r["error_class"] or ""))
+        result = Overview(since, until, bucket_s, totals, series, by_model[:50], by_class)
+        if facets_inline:
+            result.facets = _facet_lists(groups["facets"])
+        elif with_facets:
+            result.facets = _facets(snap, since, until)
+        return result
+
+    return queries.read(read, project_id, since, until)
+
+
+def _scan(snap: Snapshot, where: str, params: list, bucket_us: int, with_facets: bool) -> dict:
+    """Sums per (bucket, latency bin), per model, per error class (and per facet value).
+
+    Separate statements over one snapshot: DuckDB runs a GROUPING SETS over these several times
+    slower than the plain aggregates."""
+    out = {
+        "b": snap.sql(f"SELECT epoch_us(start_time) // ? AS b, {percentiles.BIN_SQL} AS bin, {', '.join(_SUMS)}, "
+                      f"count(latency_ms) AS n_latency FROM src {where} GROUP BY ALL", [bucket_us] + params),
+        "model": snap.rows(f"{where} GROUP BY model", params, ("model",) + _SUMS),
+        "error_class": snap.rows(_where([where[len("WHERE "):], "status = 'error'"] if where else ["status = 'error'"])
+                                 + " GROUP BY error_class", params, ("error_class", "count(*) AS errors")),
+    }
     if with_facets:
-        result.facets = facets(queries, project_id, since, until)
-    return result
+        rows = snap.rows(f"{where} GROUP BY GROUPING SETS ({', '.join(f'({f})' for f in FACETS)})", params,
+                         FACETS + ("count(*) AS n",))
+        out["facets"] = {f: [r for r in rows if r[f] is not None] for f in FACETS}
+    return out
+
+
+def _percentiles(snap: Snapshot, where: str, params: list, bucket_us: int,
+                 hists: dict[int | None, dict[int, int]]) -> dict[int | None, dict]:
+    """p50/p95/p99 per bucket (and None: all), exactly, reading only the bins that hold them."""
+    ranks = {b: percentiles.targets(b, h) for b, h in hists.items()}
+    wanted = {t for r in ranks.values() for t in r.values()}
+    values: dict[percentiles.Target, float] = {}
+    if wanted:
+        keys = sorted({percentiles.key(t.bucket, t.bin) for t in wanted if t.bucket is not None})
+        total_bins = sorted({t.bin for t in wanted if t.bucket is None})
+        order = list(wanted)
+        pre_sql, pre_params = percentiles.prefilter({t.bin for t in wanted})
+        rows = snap.sql(percentiles.selection_sql(where, pre_sql),
+                        [bucket_us] + params + pre_params + [keys, total_bins, [t.bucket for t in order],
+                                                [t.bin for t in order], [t.rank for t in order]])
+        values = {percentiles.Target(r["b"], r["bin"], r["r"]): r["value"] for r in rows}
+    return {b: percentiles.resolve(hists[b], ranks[b], values) for b in hists}
 
 
 def facets(queries: SpanQueries, project_id: str, since: dt.datetime | None = None,
            until: dt.datetime | None = None, limit: int = 100) -> dict[str, list[str]]:
     """Values seen for each filterable dimension in the window (most frequent first), one scan."""
-    flt = SpanFilter(since=since, until=until)
-    clauses, params = flt.where()
-    rows = queries._run(
-        f"{_where(clauses)} GROUP BY GROUPING SETS ({', '.join(f'({f})' for f in FACETS)})"
-        " ORDER BY n DESC", params,
-        FACETS + ("count(*) AS n",), project_id)
-    out: dict[str, list[str]] = {f: [] for f in FACETS}
-    for row in rows:
-        for name in FACETS:
-            if row[name] is not None and len(out[name]) < limit:
-                out[name].append(row[name])
-    return out
+    return queries.read(lambda snap: _facets(snap, since, until, limit), project_id, since, until)
+
+
+def _facets(snap: Snapshot, since, until, limit: int = 100) -> dict[str, list[str]]:
+    clauses, params = SpanFilter(since=since, until=until).where()
+    rows = snap.rows(f"{_where(clauses)} GROUP BY GROUPING SETS ({', '.join(f'({f})' for f in FACETS)})",
+                     params, FACETS + ("count(*) AS n",))
+    return _facet_lists({f: [r for r in rows if r[f] is not None] for f in FACETS}, limit)
+
+
+def _facet_lists(groups: dict[str, list[dict]], limit: int = 100) -> dict[str, list[str]]:
+    """Each facet's non-null values, most frequent first (ties by value, so pages are stable)."""
+    return {f: [r[f] for r in sorted(groups[f], key=lambda r: (-r["n"], r[f]))
+                if r[f] is not None][:limit] for f in FACETS}
 
 
 def trace_outline(queries: SpanQueries, project_id: str, trace_id: str, limit: int = 100_000) -> list[dict]:

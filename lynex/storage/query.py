@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 import msgspec
@@ -28,6 +28,12 @@ _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 JSON_COLUMNS = ("input", "output", "model_parameters", "metadata")
 MAX_LIMIT = 1000
+# Look-back windows the timeline widens through (None: unbounded) before it has a full page.
+WINDOWS = (dt.timedelta(hours=1), dt.timedelta(days=1), dt.timedelta(days=7), dt.timedelta(days=31), None)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 class QueryError(LynexError, ValueError):
@@ -119,6 +125,23 @@ class SpanFilter:
         return clauses, params
 
 
+class Snapshot:
+    """Statements over one read transaction's ``src`` (see SpanQueries.read)."""
+
+    def __init__(self, cur, source: str, params: list):
+        self.cur, self.source, self.params = cur, source, params
+
+    def rows(self, sql_tail: str, params: list[Any], columns: tuple[str, ...] = COLUMN_NAMES) -> list[dict]:
+        """``SELECT columns FROM src <sql_tail>`` as dicts."""
+        return self.sql(f"SELECT {', '.join(columns)} FROM src {sql_tail}", params)
+
+    def sql(self, statement: str, params: list[Any]) -> list[dict]:
+        """Any statement that reads ``src`` (it is prefixed with the ``WITH src AS (…)``)."""
+        result = self.cur.execute(f"{self.source} {statement}", self.params + params)
+        names = [d[0] for d in result.description]
+        return [dict(zip(names, row)) for row in result.fetchall()]
+
+
 @dataclass
 class Page:
     rows: list[dict]
@@ -129,8 +152,10 @@ class Page:
 class SpanQueries:
     """Read-side queries; safe to call from any thread."""
 
-    def __init__(self, hot: HotStore, memtable: Memtable, cold: ColdTier | None = None, search=None):
+    def __init__(self, hot: HotStore, memtable: Memtable, cold: ColdTier | None = None, search=None,
+                 clock: Callable[[], dt.datetime] = utc_now):
         self.hot = hot
+        self.clock = clock  # naive UTC now: where the timeline's first window ends
         self.memtable = memtable
         self.cold = cold
         self.search = search  # lynex.search.SearchIndex: answers ``q`` when present
@@ -142,24 +167,23 @@ class SpanQueries:
 
         ``since``/``until`` only prune which parts are read; filter rows in ``sql_tail``.
         """
+        return self.read(lambda snap: snap.rows(sql_tail, params, columns), project_id, since, until)
+
+    def read(self, fn: Callable[["Snapshot"], Any], project_id: str | None = None,
+             since: dt.datetime | None = None, until: dt.datetime | None = None) -> Any:
+        """``fn(snapshot)``: several statements over one consistent ``src`` (one transaction)."""
         for attempt in (1, 2):
+            cur = self.hot.cursor()
             try:
-                return self._run_once(sql_tail, params, columns, project_id, since, until)
+                source, source_params = self._source(cur, project_id, since, until)
+                result = fn(Snapshot(cur, source, source_params))
+                cur.execute("COMMIT")
+                return result
             except duckdb.IOException:
                 if attempt == 2:  # a part removed by retention between snapshot and read: once more
                     raise
-
-    def _run_once(self, sql_tail, params, columns, project_id, since, until) -> list[dict]:
-        cur = self.hot.cursor()
-        try:
-            source, source_params = self._source(cur, project_id, since, until)
-            result = cur.execute(f"{source} SELECT {', '.join(columns)} FROM src {sql_tail}", source_params + params)
-            names = [d[0] for d in result.description]
-            rows = [dict(zip(names, row)) for row in result.fetchall()]
-            cur.execute("COMMIT")
-            return rows
-        finally:
-            cur.close()
+            finally:
+                cur.close()
 
     def _source(self, cur, project_id, since, until) -> tuple[str, list]:
         """Open a transaction on ``cur`` and return ``WITH src AS (…)`` over every tier, and its params."""
@@ -239,14 +263,28 @@ class SpanQueries:
             clauses, params = self._text_match(project_id, flt, limit, cursor)
         else:
             clauses, params = flt.where()
+        anchor = flt.until
         if cursor:
             at, seq = decode_cursor(cursor)
             clauses.append("(start_time < ? OR (start_time = ? AND seq < ?))")
             params += [at, at, seq]
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+            anchor = min(anchor, at) if anchor else at
         wanted = tuple(dict.fromkeys(columns + ("start_time", "seq")))
-        rows = self._run(f"{where} ORDER BY start_time DESC, seq DESC LIMIT ?", params + [limit + 1],
-                         wanted, project_id, flt.since, flt.until)
+        rows: list[dict] = []
+        # Widening windows [anchor - w, …): every row of a window is newer than every row outside
+        # it, so a window holding limit + 1 matches holds the answer. Rows are stored about in time
+        # order, so a narrow window reads a few row groups (zone maps) and Parquet parts of a day.
+        anchor = anchor or self.clock()
+        for width in WINDOWS:
+            low = anchor - width if width is not None else None
+            if low is not None and flt.since is not None and low <= flt.since:
+                low = None  # the filter's own lower bound is no wider: this is the last window
+            window = clauses + (["start_time >= ?"] if low is not None else [])
+            window_params = params + ([low] if low is not None else [])
+            rows = self.read(lambda snap: _newest(snap, window, window_params, limit + 1, wanted),
+                             project_id, low or flt.since, flt.until)
+            if len(rows) > limit or low is None:
+                break
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
@@ -279,6 +317,21 @@ class SpanQueries:
 
     def count(self, project_id: str | None = None) -> int:
         return self._run("", [], ("count(*) AS n",), project_id)[0]["n"]
+
+
+def _newest(snap: Snapshot, clauses: list[str], params: list, n: int, columns: tuple[str, ...]) -> list[dict]:
+    """The newest ``n`` matching rows: keys first from the narrow columns, then ``columns`` of
+    those rows only, so wide payloads are read for n rows rather than for every candidate."""
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    keys = snap.rows(f"{where} ORDER BY start_time DESC, seq DESC LIMIT ?", params + [n], ("start_time", "seq"))
+    if not keys:
+        return []
+    seqs = [k["seq"] for k in keys]
+    times = [k["start_time"] for k in keys]
+    # The bounds let zone maps and Parquet statistics skip everything but the rows' own blocks.
+    return snap.rows("WHERE seq >= ? AND seq <= ? AND start_time >= ? AND start_time <= ?"
+                     " AND list_contains(?, seq) ORDER BY start_time DESC, seq DESC",
+                     [min(seqs), max(seqs), min(times), max(times), seqs], columns)
 
 
 def build_tree(spans: list[dict]) -> list[dict]:
