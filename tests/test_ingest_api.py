@@ -1,5 +1,6 @@
 """POST /v1/ingest through the real app: statuses, messages, auth, isolation, idempotency."""
 
+import contextlib
 import gzip
 
 import msgspec
@@ -190,15 +191,19 @@ def test_idempotent_after_flush_to_duckdb(app_client, auth):
     assert stored_ids(app_client, auth) == ["flushed"]
 
 
-def test_full_buffer_answers_503(make_config, tmp_path):
+@contextlib.contextmanager
+def small_server(config):
+    """(client, auth) of an app over ``config`` with one project and its ingest key."""
     from litestar.testing import TestClient
     from lynex.app import create_app
-    config = make_config(buffer_max_spans=10, data_dir=str(tmp_path / "tiny"))
     with TestClient(app=create_app(config)) as client:
         meta = MetaStore(config.meta_path)
-        p = meta.create_project("p")
-        _, key = meta.create_key(p.id)
-        auth = {"Authorization": f"Bearer {key}"}
+        _, key = meta.create_key(meta.create_project("p").id)
+        yield client, {"Authorization": f"Bearer {key}"}
+
+
+def test_full_buffer_answers_503(make_config, tmp_path):
+    with small_server(make_config(buffer_max_spans=10, data_dir=str(tmp_path / "tiny"))) as (client, auth):
         r = ingest(client, auth, [{"id": str(i)} for i in range(11)])
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert ingest(client, auth, [{"id": "fits"}]).status_code == 200
@@ -228,14 +233,7 @@ def test_payloads_with_invalid_utf8_deep_inside_are_rejected_per_span(app_client
 def test_byte_budget_answers_503_while_the_store_is_stalled(make_config, tmp_path):
     import threading
 
-    from litestar.testing import TestClient
-    from lynex.app import create_app
-    config = make_config(buffer_max_bytes=60_000, data_dir=str(tmp_path / "bytes"))
-    with TestClient(app=create_app(config)) as client:
-        meta = MetaStore(config.meta_path)
-        p = meta.create_project("p")
-        _, key = meta.create_key(p.id)
-        auth = {"Authorization": f"Bearer {key}"}
+    with small_server(make_config(buffer_max_bytes=60_000, data_dir=str(tmp_path / "bytes"))) as (client, auth):
         pipeline = client.app.state.services.pipeline
         release = threading.Event()
         stalled = threading.Thread(target=pipeline.run_on_writer, args=(lambda con: release.wait(30),))
