@@ -79,3 +79,22 @@ def test_partly_applied_batch_record_is_split(tmp_path):
     replay = WriteAheadLog(tmp_path).recover(applied_seq=1)
     assert [(r.seq, r.fmt, r.count) for r in replay] == [(2, "json", 2)]
     assert replay[0].raws == [b'{"id": "b"}', b'{"id": "c"}']
+
+
+def test_event_loop_futures_are_settled_by_the_committer(tmp_path):
+    import asyncio
+
+    log = WriteAheadLog(tmp_path, fsync=True)
+    log.recover(0)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        cancelled = log.append("p", 1, "json", [b'{"id":"gone"}'], 1, loop=loop)
+        cancelled.cancel()  # its client went away: the record is still written, nobody is told
+        futures = [log.append("p", 1, "json", [f'{{"id":"a{i}"}}'.encode()], 1, loop=loop) for i in range(20)]
+        return await asyncio.gather(*futures)
+
+    with log:
+        records = asyncio.run(main())
+    assert [r.seq for r in records] == list(range(2, 22))
+    assert [r.seq for r in WriteAheadLog(tmp_path).recover(0)] == list(range(1, 22))

@@ -187,10 +187,10 @@ class Pipeline:
             else:
                 every = batch.raws()
                 fmt, raws = batch.fmt, [every[position] for position in fresh]
-            future = self.wal.append(project_id, _now_us(), fmt, raws, len(fresh))
+            future = self.wal.append(project_id, _now_us(), fmt, raws, len(fresh), loop=asyncio.get_running_loop())
             waited = time.perf_counter()
             try:
-                await asyncio.wrap_future(future)
+                await future
                 self.metrics.observe("lynex_wal_wait_seconds", time.perf_counter() - waited)
             except Exception as exc:
                 self.recent.discard_many(keys)

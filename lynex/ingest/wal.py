@@ -12,6 +12,7 @@ Layout: ``wal/<first seq, 20 digits>.wal`` segments of framed records
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import struct
@@ -91,6 +92,27 @@ def _read_segment(path: Path) -> tuple[list[Record], int]:
             break
         pos = start + length
     return records, pos
+
+
+def _settle(batch: list, error: Exception | None) -> None:
+    """Resolve a commit's futures: thread futures here, each event loop's in one callback."""
+    by_loop: dict = {}
+    for record, future in batch:
+        if isinstance(future, Future):
+            future.set_exception(error) if error is not None else future.set_result(record)
+        else:
+            by_loop.setdefault(future.get_loop(), []).append((record, future))
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_in_loop, items, error)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _settle_in_loop(items: list, error: Exception | None) -> None:
+    for record, future in items:
+        if not future.done():  # a request cancelled meanwhile (client gone) is left alone
+            future.set_exception(error) if error is not None else future.set_result(record)
 
 
 class WriteAheadLog:
@@ -173,9 +195,13 @@ class WriteAheadLog:
             self._fd = None
 
     # -- writing --------------------------------------------------------------------------
-    def append(self, project_id: str, received_us: int, fmt: str, raws: list[bytes], count: int) -> Future:
-        """Queue one record of ``count`` spans; the Future resolves to it when durable (or fails)."""
-        future: Future = Future()
+    def append(self, project_id: str, received_us: int, fmt: str, raws: list[bytes], count: int,
+               loop: asyncio.AbstractEventLoop | None = None) -> Future | asyncio.Future:
+        """Queue one record of ``count`` spans; the future resolves to it when durable (or fails).
+
+        With ``loop``, an asyncio future of that loop: a group commit then settles all of its
+        requests in one loop callback (one wake-up, not one per request)."""
+        future = loop.create_future() if loop is not None else Future()
         with self._lock:
             if self._stopping:
                 future.set_exception(RuntimeError("ingest log is shutting down"))
@@ -215,8 +241,7 @@ class WriteAheadLog:
                 os.fdatasync(self._fd)
         except OSError as exc:
             log.error("ingest log write failed; %d requests answered 503: %s", len(batch), exc)
-            for _, future in batch:
-                future.set_exception(exc)
+            _settle(batch, exc)
             return
         self._segment_size += len(blob)
         self.commits += 1
@@ -227,8 +252,7 @@ class WriteAheadLog:
         try:
             self.on_durable(records)
         finally:
-            for record, future in batch:
-                future.set_result(record)
+            _settle(batch, None)
 
     # -- trimming -------------------------------------------------------------------------
     def checkpoint(self, applied_seq: int) -> int:
