@@ -10,29 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from lynex.storage import percentiles
+from lynex.storage import percentiles, rollups
 from lynex.storage.query import Snapshot, SpanFilter, SpanQueries
+from lynex.storage.rollups import FACETS, SUM_NAMES, Part, zero
 
 _EPOCH = dt.datetime(1970, 1, 1)
 # Bucket widths a chart may use, seconds; the first that keeps a range within MAX_BUCKETS wins.
 BUCKETS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 MAX_BUCKETS = 200
-
-# Additive measures of one (bucket, latency bin) group, summed up to buckets and totals in Python;
-# percentiles come exactly from lynex.storage.percentiles. Names are the keys of Overview rows.
-_SUMS = (
-    "count(*) AS n",
-    "count_if(status = 'error') AS errors",
-    "coalesce(sum(input_tokens), 0) AS input_tokens",
-    "coalesce(sum(output_tokens), 0) AS output_tokens",
-    "coalesce(sum(input_tokens) FILTER (WHERE list_contains(flags, 'tokens_estimated')), 0) AS input_tokens_est",
-    "coalesce(sum(output_tokens) FILTER (WHERE list_contains(flags, 'tokens_estimated')), 0) AS output_tokens_est",
-    "coalesce(sum(cost_usd), 0) AS cost",
-    "coalesce(sum(cost_usd) FILTER (WHERE list_contains(flags, 'cost_computed')), 0) AS cost_computed",
-)
-SUM_NAMES = tuple(m.rsplit(" AS ", 1)[1] for m in _SUMS)
+# Keys of an Overview row (a bucket or the totals).
 MEASURE_NAMES = SUM_NAMES[:2] + tuple(name for name, _ in percentiles.QUANTILES) + SUM_NAMES[2:]
-FACETS = ("model", "provider", "environment", "release")
 
 # What a timeline row shows: no payloads, only enough of the prompt for a preview.
 TIMELINE_COLUMNS = (
@@ -85,76 +72,119 @@ def _where(clauses: list[str]) -> str:
     return ("WHERE " + " AND ".join(clauses)) if clauses else ""
 
 
-def _zero() -> dict:
-    return {n: 0 for n in SUM_NAMES}
-
-
 def overview(queries: SpanQueries, project_id: str, flt: SpanFilter, since: dt.datetime,
              until: dt.datetime, bucket_s: int | None = None, with_facets: bool = True) -> Overview:
-    """Aggregate spans matching ``flt`` with ``since <= start_time < until`` (naive UTC)."""
+    """Aggregate spans matching ``flt`` with ``since <= start_time < until`` (naive UTC).
+
+    Whole buckets come from ``queries.buckets`` when their fingerprint is unchanged (see
+    rollups.py); the rest — the window's partial first and last buckets, new or changed ones —
+    from raw rows; percentiles always exactly from raw latencies (see percentiles.py).
+    """
     flt = SpanFilter(**{**flt.__dict__, "since": since, "until": until})
     flt.validate()
     bucket_s = bucket_s or pick_bucket(since, until)
-    bucket_us = bucket_s * 1_000_000
     clauses, params = flt.where()
-    where = _where(clauses)
-    # Facets take the window only: with no other filter, the overview's own WHERE.
-    facets_inline = with_facets and clauses == SpanFilter(since=since, until=until).where()[0]
+    # Facets count the window without the other filters: the unfiltered parts carry them.
+    unfiltered = SpanFilter(since=since, until=until)
+    plain = clauses == unfiltered.where()[0]
 
     def read(snap: Snapshot) -> Overview:
-        groups = _scan(snap, where, params, bucket_us, facets_inline)
-        buckets: dict[int, dict] = {}
-        hists: dict[int | None, dict[int, int]] = {None: {}}
-        for row in groups["b"]:
-            bucket = buckets.setdefault(row["b"], _zero())
-            for name in SUM_NAMES:
-                bucket[name] += row[name]
-            if row["bin"] is not None and row["n_latency"]:
-                hists.setdefault(row["b"], {})[row["bin"]] = row["n_latency"]
-                hists[None][row["bin"]] = hists[None].get(row["bin"], 0) + row["n_latency"]
-        quantiles = _percentiles(snap, where, params, bucket_us, hists)
-        totals = _zero()
-        for bucket in buckets.values():
-            for name in SUM_NAMES:
-                totals[name] += bucket[name]
-        totals.update(quantiles[None], b=None)
-        series = []
-        first = int((since - _EPOCH).total_seconds() * 1_000_000) // bucket_us
-        last = int((until - _EPOCH).total_seconds() * 1_000_000 - 1) // bucket_us
-        empty = {name: None for name, _ in percentiles.QUANTILES}
-        for b in range(first, last + 1):
-            row = {**buckets.get(b, _zero()), **quantiles.get(b, empty), "b": b}
-            series.append({**row, "t": _EPOCH + dt.timedelta(microseconds=b * bucket_us)})
-        by_model = sorted(groups["model"], key=lambda r: (-r["cost"], -r["n"], r["model"] is None, r["model"] or ""))
-        by_class = sorted(({"error_class": r["error_class"], "n": r["errors"]} for r in groups["error_class"]),
-                          key=lambda r: (-r["n"], r["error_class"] is None, r["error_class"] or ""))
-        result = Overview(since, until, bucket_s, totals, series, by_model[:50], by_class)
-        if facets_inline:
-            result.facets = _facet_lists(groups["facets"])
-        elif with_facets:
-            result.facets = _facets(snap, since, until)
+        parts = _parts(queries, snap, project_id, flt, bucket_s, with_facets and plain)
+        result = _assemble(snap, _where(clauses), params, since, until, bucket_s, parts)
+        if with_facets:
+            facet_parts = parts if plain else _parts(queries, snap, project_id, unfiltered, bucket_s, True)
+            counts: dict[str, dict] = {f: {} for f in FACETS}
+            for part in facet_parts.values():
+                for f in FACETS:
+                    for value, n in part.facets[f].items():
+                        counts[f][value] = counts[f].get(value, 0) + n
+            result.facets = _facet_lists({f: [{f: v, "n": n} for v, n in c.items()] for f, c in counts.items()})
         return result
 
     return queries.read(read, project_id, since, until)
 
 
-def _scan(snap: Snapshot, where: str, params: list, bucket_us: int, with_facets: bool) -> dict:
-    """Sums per (bucket, latency bin), per model, per error class (and per facet value).
+def _parts(queries: SpanQueries, snap: Snapshot, project_id: str, flt: SpanFilter, bucket_s: int,
+           with_facets: bool) -> dict[int, Part]:
+    """Per-bucket aggregates of the rows matching ``flt`` (its since/until are the window)."""
+    since, until = flt.since, flt.until
+    clauses, params = flt.where()
+    where = _where(clauses)
+    bucket_us = bucket_s * 1_000_000
+    dims_clauses, dims_params = SpanFilter(**{**flt.__dict__, "since": None, "until": None}).where()
+    signature = (project_id, tuple(dims_clauses), tuple(dims_params), bucket_s, with_facets)
+    first_full = -(-_us(since) // bucket_us)
+    end_full = _us(until) // bucket_us  # buckets first_full … end_full - 1 lie wholly in the window
+    if first_full >= end_full:
+        return rollups.scan(snap, where, params, bucket_us, with_facets, [(since, until)])
+    lo, hi = _at(first_full * bucket_us), _at(end_full * bucket_us)
+    prints = rollups.fingerprints(snap, where, params, bucket_us, lo, hi)
+    parts: dict[int, Part] = {}
+    stale = []
+    for b, fp in prints.items():
+        part = queries.buckets.get(signature + (b,), fp)
+        if part is None:
+            stale.append(b)
+        else:
+            parts[b] = part
+    ranges = [(since, lo), (hi, until)] + [(_at(a * bucket_us), _at(z * bucket_us)) for a, z in _runs(sorted(stale))]
+    fresh = rollups.scan(snap, where, params, bucket_us, with_facets, [r for r in ranges if r[0] < r[1]])
+    for b in stale:
+        queries.buckets.put(signature + (b,), prints[b], fresh[b])
+    parts.update(fresh)  # the partial edge buckets are never cached: they change with the window
+    return parts
 
-    Separate statements over one snapshot: DuckDB runs a GROUPING SETS over these several times
-    slower than the plain aggregates."""
-    out = {
-        "b": snap.sql(f"SELECT epoch_us(start_time) // ? AS b, {percentiles.BIN_SQL} AS bin, {', '.join(_SUMS)}, "
-                      f"count(latency_ms) AS n_latency FROM src {where} GROUP BY ALL", [bucket_us] + params),
-        "model": snap.rows(f"{where} GROUP BY model", params, ("model",) + _SUMS),
-        "error_class": snap.rows(_where([where[len("WHERE "):], "status = 'error'"] if where else ["status = 'error'"])
-                                 + " GROUP BY error_class", params, ("error_class", "count(*) AS errors")),
-    }
-    if with_facets:
-        rows = snap.rows(f"{where} GROUP BY GROUPING SETS ({', '.join(f'({f})' for f in FACETS)})", params,
-                         FACETS + ("count(*) AS n",))
-        out["facets"] = {f: [r for r in rows if r[f] is not None] for f in FACETS}
-    return out
+
+def _us(t: dt.datetime) -> int:
+    return (t - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _at(us: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
+def _runs(buckets: list[int]) -> list[tuple[int, int]]:
+    """Sorted bucket numbers as [first, end) runs of consecutive ones (fewer ORs to evaluate)."""
+    runs: list[list[int]] = []
+    for b in buckets:
+        if runs and runs[-1][1] == b:
+            runs[-1][1] = b + 1
+        else:
+            runs.append([b, b + 1])
+    return [(a, z) for a, z in runs]
+
+
+def _assemble(snap: Snapshot, where: str, params: list, since: dt.datetime, until: dt.datetime, bucket_s: int,
+              parts: dict[int, Part]) -> Overview:
+    """The Overview from per-bucket parts, with exact percentiles read from raw latencies."""
+    bucket_us = bucket_s * 1_000_000
+    hists: dict[int | None, dict[int, int]] = {None: {}}
+    totals, models, classes = zero(), {}, {}
+    for b, part in sorted(parts.items()):  # bucket order: float sums come out the same every time
+        # (parts may be cached: read, never modified)
+        if part.hist:
+            hists[b] = part.hist
+        for bin_, n in part.hist.items():
+            hists[None][bin_] = hists[None].get(bin_, 0) + n
+        for name in SUM_NAMES:
+            totals[name] += part.sums[name]
+        for model, sums in part.models.items():
+            acc = models.setdefault(model, {"model": model} | {k: 0 for k in rollups.MODEL_SUMS})
+            for k in rollups.MODEL_SUMS:
+                acc[k] += sums[k]
+        for cls, n in part.classes.items():
+            classes[cls] = classes.get(cls, 0) + n
+    quantiles = _percentiles(snap, where, params, bucket_us, hists)
+    totals.update(quantiles[None], b=None)
+    empty = {name: None for name, _ in percentiles.QUANTILES}
+    series = []
+    for b in range(_us(since) // bucket_us, (_us(until) - 1) // bucket_us + 1):
+        sums = parts[b].sums if b in parts else zero()
+        series.append({**sums, **quantiles.get(b, empty), "b": b, "t": _at(b * bucket_us)})
+    by_model = sorted(models.values(), key=lambda r: (-r["cost"], -r["n"], r["model"] is None, r["model"] or ""))
+    by_class = sorted(({"error_class": c, "n": n} for c, n in classes.items()),
+                      key=lambda r: (-r["n"], r["error_class"] is None, r["error_class"] or ""))
+    return Overview(since, until, bucket_s, totals, series, by_model[:50], by_class)
 
 
 def _percentiles(snap: Snapshot, where: str, params: list, bucket_us: int,

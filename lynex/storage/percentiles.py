@@ -23,6 +23,7 @@ QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 # Monotonic in the value: floor(16·log2 x), clamped; 0 and tiny values share the lowest bin,
 # infinities (and NaN, which DuckDB sorts last) the highest.
 BIN_SQL = "CAST(least(greatest(floor(log2(greatest(latency_ms, 1e-9)) * 16), -1000), 1000) AS INTEGER)"
+_LOWEST = math.floor(math.log2(1e-9) * 16)  # where 0 (and anything up to 1e-9) lands
 _BIN_OFFSET = 2048  # bins are in [-1000, 1000]: key = bucket · 4096 + bin + 2048 is unique
 _KEY_MUL = 4096
 
@@ -87,7 +88,7 @@ def prefilter(bins: set[int]) -> tuple[str, list[float]]:
     comparisons instead of a logarithm per row; the exact bin test runs on what passes."""
     ranges: list[list[float]] = []
     for b in sorted(bins):
-        lo = -math.inf if b <= -1000 else 2.0 ** (b / 16) * (1 - 1e-9)
+        lo = -math.inf if b <= _LOWEST + 1 else 2.0 ** (b / 16) * (1 - 1e-9)
         hi = math.inf if b >= 1000 else 2.0 ** ((b + 1) / 16) * (1 + 1e-9)
         if ranges and lo <= ranges[-1][1]:
             ranges[-1][1] = hi

@@ -21,6 +21,7 @@ from lynex.ingest.memtable import Memtable
 from lynex.models import SPAN_KINDS
 from lynex.storage.cold import ColdError, ColdTier
 from lynex.storage.hot import HotStore
+from lynex.storage.rollups import BucketCache
 from lynex.storage.schema import COLUMN_NAMES
 
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -156,6 +157,7 @@ class SpanQueries:
                  clock: Callable[[], dt.datetime] = utc_now):
         self.hot = hot
         self.clock = clock  # naive UTC now: where the timeline's first window ends
+        self.buckets = BucketCache()  # the overview's whole-bucket aggregates, checked before use
         self.memtable = memtable
         self.cold = cold
         self.search = search  # lynex.search.SearchIndex: answers ``q`` when present
