@@ -1,8 +1,10 @@
 """Dashboard queries: overview aggregates, timeline rows, trace outlines.
 
-All of them go through ``SpanQueries._run`` so they read the same ``src`` (hot ∪ uncommitted,
-later Parquet and cold) and use the same ``SpanFilter`` clauses as the read API: a count here
-is the number of spans ``GET /v1/spans`` returns for the same filters.
+All of them read through ``SpanQueries`` (``read``/``_run``), so they see the same ``src`` (hot ∪
+uncommitted ∪ Parquet parts, local or cold) and use the same ``SpanFilter`` clauses as the read
+API: a count here is the number of spans ``GET /v1/spans`` returns for the same filters. At 10M
+spans the overview reuses unchanged whole buckets (rollups.py) and computes exact percentiles in
+two bounded passes (percentiles.py) instead of one ``quantile_cont`` that buffers every value.
 """
 
 from __future__ import annotations

@@ -309,7 +309,15 @@ class SpanQueries:
         params += [seqs, self.search.watermark(), *fresh_params]
         return clauses, params
 
-    def get_span(self, project_id: str, span_id: str) -> dict | None:
+    def get_span(self, project_id: str, span_id: str, at: dt.datetime | None = None) -> dict | None:
+        """One span by id. ``at``, its start time when the caller knows it (dashboard links carry
+        it), lets zone maps and the Parquet manifest skip everything else; a wrong ``at`` only
+        costs the full lookup that follows."""
+        if at is not None:
+            rows = self._run("WHERE start_time = ? AND id = ? ORDER BY seq LIMIT 1", [at, span_id],
+                             project_id=project_id, since=at, until=at)
+            if rows:
+                return rows[0]
         rows = self._run("WHERE id = ? ORDER BY seq LIMIT 1", [span_id], project_id=project_id)
         return rows[0] if rows else None
 

@@ -19,7 +19,6 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
 
 from lynex.storage import percentiles

@@ -149,3 +149,22 @@ def test_messages_and_previews():
     assert preview('[{"role":"system","content":"s"},{"role":"user","content":"the question"}]') == "the question"
     assert preview('tail of a cut payload", "content": "last words"}]') == "last words"
     assert preview('"just a string"') == "just a string"
+
+
+def test_span_links_carry_the_start_time_hint(ui_client, auth, project):
+    ingest(ui_client, auth, [{"id": "a/b c", "start_time": _at(5), "input": "hinted"}])
+    pid = project[0]
+    page = html.unescape(ui_client.get(f"/p/{pid}/spans").text)
+    link = re.search(r'href="(/p/[^"]+/spans/a%2Fb%20c\?at=(\d+))"', page) or \
+        re.search(r'href="(/p/[^"]+/spans/a/b%20c\?at=(\d+))"', page)
+    assert link, "timeline row links to the span with ?at=<epoch µs>"
+    assert int(link.group(2)) == (T0 + dt.timedelta(seconds=5) - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
+    queries = ui_client.app.state.services.queries
+    at = T0 + dt.timedelta(seconds=5)
+    assert queries.get_span(pid, "a/b c", at)["input"] == '"hinted"'
+    # a wrong or malformed hint is only slower: the lookup falls back to the id alone
+    assert queries.get_span(pid, "a/b c", at + dt.timedelta(days=3))["input"] == '"hinted"'
+    assert queries.get_span(pid, "nope", at) is None
+    ingest(ui_client, auth, [{"id": "plain", "start_time": _at(7), "input": "x"}])
+    for hint in ("", "?at=12", "?at=zzz", "?at=" + "9" * 30):
+        assert ui_client.get(f"/p/{pid}/spans/plain{hint}").status_code == 200

@@ -68,6 +68,18 @@ def epoch(value: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(float(value), dt.timezone.utc).replace(tzinfo=None)
 
 
+def epoch_us(value: dt.datetime | None) -> str:
+    """Naive UTC → epoch microseconds: the ``at`` hint of span links (see SpanQueries.get_span)."""
+    return "" if value is None else str((value - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1))
+
+
+def from_epoch_us(text: str | None) -> dt.datetime | None:
+    """The ``at`` query parameter back to naive UTC; anything malformed is simply no hint."""
+    if not text or not text.isdigit() or len(text) > 19:
+        return None
+    return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(text))
+
+
 def flagged(flags, name: str) -> bool:
     return bool(flags) and name in flags
 
@@ -79,5 +91,6 @@ def truncate(text: str | None, limit: int = 140) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-FILTERS = {"ms": ms, "usd": usd, "count": count, "pct": pct, "iso": iso, "epoch": epoch, "timestamp": timestamp,
+FILTERS = {"ms": ms, "usd": usd, "count": count, "pct": pct, "iso": iso, "epoch": epoch, "epoch_us": epoch_us,
+           "timestamp": timestamp,
            "flagged": flagged, "truncate_text": truncate, "e": escape}

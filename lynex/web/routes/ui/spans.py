@@ -9,7 +9,7 @@ from litestar import Request, Response, get
 from lynex.errors import NotFound
 from lynex.storage import aggregates
 from lynex.storage.query import JSON_COLUMNS
-from lynex.web.routes.ui.formats import iso
+from lynex.web.routes.ui.formats import from_epoch_us, iso
 from lynex.web.routes.ui.messages import parse_json, pretty, to_messages
 from lynex.web.routes.ui.tracetree import Outline
 from lynex.web.routes.ui.web import is_partial, page, require_session, services
@@ -39,7 +39,7 @@ def span_context(row: dict) -> dict:
 def _span(request: Request, project_id: str, span_id: str) -> tuple:
     svc = services(request)
     project = svc.meta.project(project_id)
-    row = svc.queries.get_span(project.id, span_id)
+    row = svc.queries.get_span(project.id, span_id, from_epoch_us(request.query_params.get("at")))
     if row is None:
         raise NotFound(f"span '{span_id}' not found in project {project.name}")
     return project, row
@@ -71,7 +71,8 @@ def trace_page(request: Request, project_id: str, trace_id: str) -> Response:
     project, spans, outline = _outline(request, project_id, trace_id)
     base = f"/p/{project.id}"
     selected_id = request.query_params.get("span") or outline.children[None][0]["id"]
-    selected = services(request).queries.get_span(project.id, selected_id) if selected_id in outline.spans else None
+    selected = (services(request).queries.get_span(project.id, selected_id, outline.spans[selected_id]["start_time"])
+                if selected_id in outline.spans else None)
     errors = sum(1 for s in spans if s["status"] == "error")
     return page(request, "trace.html", session=session, project=project, nav="spans", base=base,
                 trace_id=trace_id, rows=outline.rows(budget=TRACE_BUDGET, child_page=CHILD_PAGE),
