@@ -195,7 +195,7 @@ def test_timeline_filters_change_table_and_url(page, site):
     page.keyboard.press("Escape")
     page.keyboard.press("j")
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/spans/[^/?]+$"))
+    page.wait_for_url(re.compile(r"/spans/[^/?]+\?at=\d+$"))  # the link carries the start-time hint
 
 
 def test_span_detail_shows_the_exact_prompt_and_response(page, site):
