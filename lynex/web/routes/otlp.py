@@ -23,8 +23,10 @@ from lynex.ingest.pipeline import AtCapacity, StorageUnavailable
 from lynex.web.auth import AuthFailure, require_token, token_from
 from lynex.web.routes.ingest import _Disconnected, _headers, _receive_body
 
-# Converting takes ~10-20 µs per span under the GIL either way. In a worker thread the event loop
-# keeps answering other requests meanwhile; below this size the thread hop costs more than it frees.
+# Converting takes ~15-20 µs per span under the GIL either way; in a worker thread the event loop
+# keeps answering other requests meanwhile. Below this size the hop costs more than it frees.
+# (Converting on the loop itself, or in a converter process, did not raise bench/otlp.py's
+# throughput on a 2-core machine; the process added ~5% server CPU per span for its pipe.)
 _OFFLOAD_BYTES = 64 << 10
 
 
