@@ -248,7 +248,8 @@ def genai(attrs: Attrs, span: Span) -> None:
 
     if mask & _F_GENAI_MESSAGES:
         inputs = msg.from_genai_parts(attrs.pop("gen_ai.input.messages", None)) or []
-        system = msg.from_system_instructions(attrs.pop("gen_ai.system_instructions", None))
+        instructions = attrs.pop("gen_ai.system_instructions", None)
+        system = msg.from_system_instructions(instructions) if instructions is not None else None
         if system:
             inputs.insert(0, system)
         inputs = inputs or msg.from_flat_genai(msg.pop_indexed(attrs, "gen_ai.prompt."), "user")
@@ -284,18 +285,19 @@ _F_GENAI_MESSAGES = family(prefixes=("gen_ai.prompt.", "gen_ai.completion."),
 _F_GENAI_RARE = family(keys=("gen_ai.tool.name", "traceloop.entity.input", "traceloop.entity.output",
                              "gen_ai.conversation.id", "traceloop.association.properties.session_id",
                              "traceloop.association.properties.user_id"))
-_F_COMMON = family(keys=("session.id", "langfuse.session.id", "user.id", "enduser.id", "langfuse.user.id",
-                         "deployment.environment.name", "deployment.environment", "service.version"))
+_F_COMMON_WHO = family(keys=("session.id", "langfuse.session.id", "user.id", "enduser.id", "langfuse.user.id"))
+_F_COMMON_WHERE = family(keys=("deployment.environment.name", "deployment.environment", "service.version"))
 
 
 def common(attrs: Attrs, span: Span) -> None:
     """Vendor-neutral keys any instrumentation may set."""
-    if not attrs.mask() & _F_COMMON:
-        return
-    put(span, "session_id", _first(attrs, "session.id", "langfuse.session.id"))
-    put(span, "user_id", _first(attrs, "user.id", "enduser.id", "langfuse.user.id"))
-    put(span, "environment", _first(attrs, "deployment.environment.name", "deployment.environment"))
-    put(span, "release", attrs.pop("service.version", None))
+    mask = attrs.mask()
+    if mask & _F_COMMON_WHO:
+        put(span, "session_id", _first(attrs, "session.id", "langfuse.session.id"))
+        put(span, "user_id", _first(attrs, "user.id", "enduser.id", "langfuse.user.id"))
+    if mask & _F_COMMON_WHERE:
+        put(span, "environment", _first(attrs, "deployment.environment.name", "deployment.environment"))
+        put(span, "release", attrs.pop("service.version", None))
 
 
 MAPPERS: tuple[Callable[[Attrs, Span], None], ...] = (openinference, vercel, genai, common)
