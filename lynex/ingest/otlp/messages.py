@@ -8,6 +8,7 @@ Pure functions of plain Python values; anything unrecognised is kept as it came,
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -44,11 +45,22 @@ def pop_indexed(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
     if isinstance(attrs, Attrs) and not attrs.has_prefix(prefix):
         return []
     found: dict[int, dict[str, Any]] = {}
+    cut = len(prefix)
     for key in [k for k in attrs if k.startswith(prefix)]:
-        match = _INDEXED.fullmatch(key[len(prefix):])
-        if match:
-            found.setdefault(int(match.group(1)), {})[match.group(2)] = attrs.pop(key)
+        parsed = _split_indexed(key[cut:])
+        if parsed is not None:
+            index, rest = parsed
+            entry = found.get(index)
+            if entry is None:
+                entry = found[index] = {}
+            entry[rest] = attrs.pop(key)
     return [found[i] for i in sorted(found)]
+
+
+@lru_cache(maxsize=4096)  # the same "0.role", "1.content"… in every span of an instrumentation
+def _split_indexed(rest: str) -> tuple[int, str] | None:
+    match = _INDEXED.fullmatch(rest)
+    return (int(match.group(1)), match.group(2)) if match else None
 
 
 def indexed(flat: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
