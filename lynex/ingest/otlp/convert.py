@@ -163,12 +163,15 @@ def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, An
         span["release"] = resource.release
     for key, limit in _LABELLED:
         value = span.get(key)
-        if value is not None:
-            text = _label(value, limit)
-            if text is None:
-                del span[key]
-            else:
-                span[key] = text
+        if value is None:
+            continue
+        if type(value) is str and 0 < len(value) <= limit:
+            continue  # already a label: the usual case
+        text = _label(value, limit)
+        if text is None:
+            del span[key]
+        else:
+            span[key] = text
     return span
 
 

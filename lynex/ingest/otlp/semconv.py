@@ -108,7 +108,13 @@ def _as_text_or_json(value: Any, mime: Any) -> Any:
 
 
 # -- OpenInference ------------------------------------------------------------------------------
+_F_OPENINFERENCE = family(keys=("openinference.span.kind", "llm.model_name", "llm.input_messages.0.message.role",
+                                "input.value"))
+
+
 def openinference(attrs: Attrs, span: Span) -> None:
+    if not attrs.mask() & _F_OPENINFERENCE:  # none of the keys that mark an OpenInference span
+        return
     kind = attrs.pop("openinference.span.kind", None)
     if kind is None and "llm.model_name" not in attrs and "llm.input_messages.0.message.role" not in attrs \
             and "input.value" not in attrs:
