@@ -120,7 +120,7 @@ def _parts(queries: SpanQueries, snap: Snapshot, project_id: str, flt: SpanFilte
     if first_full >= end_full:
         return rollups.scan(snap, where, params, bucket_us, with_facets, [(since, until)])
     lo, hi = _at(first_full * bucket_us), _at(end_full * bucket_us)
-    prints = rollups.fingerprints(snap, where, params, bucket_us, lo, hi)
+    prints = rollups.fingerprints(snap, queries.buckets, (dims_clauses, dims_params), bucket_us, first_full, end_full)
     parts: dict[int, Part] = {}
     stale = []
     for b, fp in prints.items():

@@ -129,8 +129,10 @@ class SpanFilter:
 class Snapshot:
     """Statements over one read transaction's ``src`` (see SpanQueries.read)."""
 
-    def __init__(self, cur, source: str, params: list):
+    def __init__(self, cur, source: str, params: list, parts: list[tuple[str, tuple]] = (),
+                 project_id: str | None = None):
         self.cur, self.source, self.params = cur, source, params
+        self.parts, self.project_id = list(parts), project_id  # see SpanQueries._source
 
     def rows(self, sql_tail: str, params: list[Any], columns: tuple[str, ...] = COLUMN_NAMES) -> list[dict]:
         """``SELECT columns FROM src <sql_tail>`` as dicts."""
@@ -177,8 +179,8 @@ class SpanQueries:
         for attempt in (1, 2):
             cur = self.hot.cursor()
             try:
-                source, source_params = self._source(cur, project_id, since, until)
-                result = fn(Snapshot(cur, source, source_params))
+                source, source_params, parts = self._source(cur, project_id, since, until, recent=True)
+                result = fn(Snapshot(cur, source, source_params, parts, project_id))
                 cur.execute("COMMIT")
                 return result
             except duckdb.IOException:
@@ -187,11 +189,16 @@ class SpanQueries:
             finally:
                 cur.close()
 
-    def _source(self, cur, project_id, since, until) -> tuple[str, list]:
-        """Open a transaction on ``cur`` and return ``WITH src AS (…)`` over every tier, and its params."""
+    def _source(self, cur, project_id, since, until, recent: bool = False):
+        """Open a transaction on ``cur`` and return ``WITH src AS (…)`` over every tier, and its params.
+
+        With ``recent``, also ``recent`` (hot ∪ uncommitted rows only) and the parts read, as
+        (local path, identity) pairs: Parquet parts never change, so callers may cache per part.
+        """
         mem = self.memtable.snapshot()  # before the DuckDB snapshot: see memtable.py
         cur.execute("BEGIN TRANSACTION")  # manifest and hot rows from one snapshot
-        parts = self.parts(cur, project_id, since, until)
+        manifest = self.part_list(cur, project_id, since, until)
+        parts = [path for path, _ in manifest]
         cur.register("_mem", mem)
         cols = ", ".join(COLUMN_NAMES)
         scope = "WHERE project_id = ?" if project_id is not None else "WHERE true"
@@ -199,10 +206,15 @@ class SpanQueries:
         branches = [f"SELECT {cols} FROM spans {scope}",
                     f"SELECT {cols} FROM _mem {scope} AND seq > (SELECT applied_seq FROM ingest_state WHERE k = 'wal')"]
         params = scoped + scoped
+        recent_sql = " UNION ALL ".join(branches)
+        recent_params = list(params)
         if parts:
             branches.append(f"SELECT {cols} FROM read_parquet(?, union_by_name = true) {scope}")
             params += [parts] + scoped
-        return f"WITH src AS ({' UNION ALL '.join(branches)})", params
+        if not recent:
+            return f"WITH src AS ({' UNION ALL '.join(branches)})", params
+        return (f"WITH src AS ({' UNION ALL '.join(branches)}), recent AS ({recent_sql})", params + recent_params,
+                manifest)
 
     def export(self, project_id: str, path: str, fmt: str, since: dt.datetime | None = None,
                until: dt.datetime | None = None) -> int:
@@ -244,16 +256,32 @@ class SpanQueries:
         if until is not None:
             clauses.append("day <= ?")
             args.append(until.date())
-        rows = cur.execute(f"SELECT path, tier, location FROM parquet_files WHERE {' AND '.join(clauses)}"
-                           " ORDER BY day, path", args).fetchall()
-        paths = []
-        for path, tier, location in rows:
+        return [path for path, _ in self.part_list(cur, project_id, since, until)]
+
+    def part_list(self, cur, project_id: str | None, since: dt.datetime | None,
+                  until: dt.datetime | None) -> list[tuple[str, tuple]]:
+        """``parts``, each with its identity (manifest path, rows, bytes, max seq, created)."""
+        clauses, args = ["tier IN ('local', 'cold')"], []
+        if project_id is not None:
+            clauses.append("project_id = ?")
+            args.append(project_id)
+        if since is not None:
+            clauses.append("day >= ?")
+            args.append(since.date())
+        if until is not None:
+            clauses.append("day <= ?")
+            args.append(until.date())
+        rows = cur.execute(f"SELECT path, tier, location, rows, bytes, max_seq, created_at FROM parquet_files"
+                           f" WHERE {' AND '.join(clauses)} ORDER BY day, path", args).fetchall()
+        out = []
+        for path, tier, location, *identity in rows:
+            local = path
             if tier == "cold":
                 if self.cold is None:
                     raise ColdError(f"part {path} is in cold location '{location}', which is not configured")
-                path = self.cold.fetch(location, path)
-            paths.append(path)
-        return paths
+                local = self.cold.fetch(location, path)
+            out.append((local, (path, *identity)))
+        return out
 
     def list_spans(self, project_id: str, flt: SpanFilter, limit: int = 50,
                    cursor: str | None = None, columns: tuple[str, ...] = COLUMN_NAMES) -> Page:

@@ -26,6 +26,7 @@ from lynex.storage import percentiles
 if TYPE_CHECKING:  # query.py owns a BucketCache; import only for annotations
     from lynex.storage.query import Snapshot
 
+_EPOCH = dt.datetime(1970, 1, 1)
 FACETS = ("model", "provider", "environment", "release")
 # Additive measures of a group; names are the keys of Overview rows.
 SUMS = (
@@ -96,14 +97,34 @@ def scan(snap: "Snapshot", where: str, params: list, bucket_us: int, with_facets
     return parts
 
 
-def fingerprints(snap: "Snapshot", where: str, params: list, bucket_us: int, lo: dt.datetime,
-                 hi: dt.datetime) -> dict[int, tuple]:
-    """(count, sum of seq, max seq) of the matching rows per bucket in [lo, hi)."""
-    cond = "start_time >= ? AND start_time < ?"
-    rows = snap.sql(f"SELECT epoch_us(start_time) // ? AS b, count(*) AS n, sum(seq) AS s, max(seq) AS m FROM src "
-                    f"{where + ' AND ' + cond if where else 'WHERE ' + cond} GROUP BY ALL",
-                    [bucket_us] + params + [lo, hi])
-    return {r["b"]: (r["n"], r["s"], r["m"]) for r in rows}
+_PRINT = "epoch_us(start_time) // ? AS b, count(*) AS n, sum(seq) AS s, max(seq) AS m"
+
+
+def fingerprints(snap: "Snapshot", cache: "BucketCache", dims: tuple[list[str], list], bucket_us: int,
+                 first: int, end: int) -> dict[int, tuple]:
+    """(count, sum of seq, max seq) per bucket first … end - 1 of the rows matching ``dims``
+    (filter clauses and parameters, no time bounds).
+
+    Hot and uncommitted rows are read each time; a Parquet part never changes under its identity,
+    so its per-bucket prints are computed once per filter and bucket width, then remembered."""
+    clauses, params = dims
+    cond = " AND ".join(clauses + ["start_time >= ? AND start_time < ?"])
+    lo, hi = _EPOCH + dt.timedelta(microseconds=first * bucket_us), _EPOCH + dt.timedelta(microseconds=end * bucket_us)
+    out: dict[int, tuple] = {}
+    for r in snap.sql(f"SELECT {_PRINT} FROM recent WHERE {cond} GROUP BY ALL", [bucket_us] + params + [lo, hi]):
+        out[r["b"]] = (r["n"], r["s"], r["m"])
+    scope = " AND ".join(["project_id = ?"] + clauses)
+    for path, identity in snap.parts:
+        def compute(path=path):
+            rows = snap.cur.execute(f"SELECT {_PRINT} FROM read_parquet(?) WHERE {scope} GROUP BY ALL",
+                                    [bucket_us, path, snap.project_id] + params).fetchall()
+            return {b: (n, s, m) for b, n, s, m in rows}
+        for b, (n, s, m) in cache.memo(("part", identity, snap.project_id, tuple(clauses), tuple(params), bucket_us),
+                                       compute).items():
+            if first <= b < end:
+                n0, s0, m0 = out.get(b, (0, 0, None))
+                out[b] = (n0 + n, s0 + s, m if m0 is None else max(m0, m))
+    return out
 
 
 class BucketCache:
@@ -126,9 +147,24 @@ class BucketCache:
             self.hits += 1
             return entry[1]
 
+    def memo(self, key: tuple, compute):
+        """The value remembered under ``key`` (for immutable inputs only), else ``compute()``'s."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key][1]
+        value = compute()
+        with self._lock:
+            self._entries[key] = ((), value)
+            self._trim()
+        return value
+
     def put(self, key: tuple, fingerprint: tuple, part: Part) -> None:
         with self._lock:
             self._entries[key] = (fingerprint, part)
             self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self._trim()
+
+    def _trim(self) -> None:
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
