@@ -26,7 +26,7 @@ from lynex.storage.hot import HotStore
 
 log = logging.getLogger(__name__)
 
-ROW_GROUP_ROWS = 122_880
+ROW_GROUP_ROWS = 16_384  # small enough that a point lookup (span detail) decompresses little
 WriterRun = Callable[[Callable[[Any], Any]], Any]  # runs fn(con) on the single DuckDB writer thread
 
 
