@@ -6,10 +6,13 @@ retention, alert rules, rollups) add theirs with ``add_interval``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
+
+from lynex.storage import aggregates
 
 if TYPE_CHECKING:
     from lynex.app import Services
@@ -33,6 +36,16 @@ class Scheduler:
                 log.exception("scheduled job %s failed", job_id)
         self._scheduler.add_job(guarded, "interval", seconds=seconds, id=job_id, replace_existing=True)
 
+    def add_once(self, func: Callable[[], None], delay_s: float, job_id: str) -> None:
+        """Run ``func`` once, ``delay_s`` from now (same failure handling as add_interval)."""
+        def guarded() -> None:
+            try:
+                func()
+            except Exception:
+                log.exception("scheduled job %s failed", job_id)
+        when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delay_s)
+        self._scheduler.add_job(guarded, "date", run_date=when, id=job_id, replace_existing=True)
+
     def job_ids(self) -> list[str]:
         return [job.id for job in self._scheduler.get_jobs()]
 
@@ -46,6 +59,10 @@ class Scheduler:
         minutes = self.services.config.retention_interval_minutes
         if minutes > 0:
             self.add_interval(self.services.retention.run, minutes * 60, "retention")
+        # Fill the overview's bucket cache in the background, shortly after start (see rollups.py).
+        services = self.services
+        self.add_once(lambda: aggregates.warm_overviews(services.queries, [p.id for p in services.meta.projects()]),
+                      5, "overview-warmup")
         if self.services.alerts is not None:
             self.add_interval(self.services.alerts.evaluate_all, self.services.config.alert_eval_interval_s, "alerts")
         self._scheduler.start()

@@ -251,3 +251,19 @@ def new_rows(table, project_id: str, flt: SpanFilter, limit: int = 200) -> list[
         return [dict(zip(names, row)) for row in result.fetchall()]
     finally:
         con.close()
+
+
+WARM_WINDOWS_S = (86400, 7 * 86400, 30 * 86400)  # the overview's 24h (default), 7d and 30d ranges
+
+
+def warm_overviews(queries: SpanQueries, project_ids: list[str], now: dt.datetime | None = None) -> int:
+    """Compute each project's unfiltered overview for the usual ranges once, so the bucket cache
+    (rollups.py) is full before anyone asks: at 10M spans a cold first overview takes seconds.
+    Returns how many overviews were computed."""
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    done = 0
+    for project_id in project_ids:
+        for seconds in WARM_WINDOWS_S:
+            overview(queries, project_id, SpanFilter(), now - dt.timedelta(seconds=seconds), now)
+            done += 1
+    return done
