@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
@@ -82,9 +84,18 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         enricher = Enricher(load_price_table(config.prices_file), config.max_text_bytes,
                             search_max_chars=search_settings.max_chars_per_span)
         # The search index before the pipeline: on exit the pipeline drains first, then the index
-        # commits what it was handed. It catches up from DuckDB above its own watermark.
+        # commits what it was handed. It catches up from the store above its own watermark.
+        def every_tier_after(after_seq: int, max_rows: int):
+            # Catch-up reads hot rows and Parquet parts alike (an index rebuilt after compaction
+            # needs both); the query layer exists once the pipeline is up, a moment from now.
+            while services.queries is None and not ready_failed.is_set():
+                time.sleep(0.05)
+            return services.queries.rows_after(after_seq, max_rows) if services.queries else None
+
+        ready_failed = threading.Event()
         services.search = stack.enter_context(SearchIndex(config.data_dir / "search", search_settings,
-                                                          source=services.hot.rows_after))
+                                                          source=every_tier_after))
+        stack.callback(ready_failed.set)  # unwound before the index stops: a waiting catch-up gives up
         search = services.search
         services.metrics.gauge("lynex_search_queued_rows", lambda: search.stats()["queued_rows"],
                                "Rows waiting for the full-text indexer.")

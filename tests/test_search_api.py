@@ -32,3 +32,30 @@ def test_rows_after_feeds_the_index(app_client, auth):
     table = services.hot.rows_after(0, 10)
     assert table.num_rows == 1 and table.column("seq").to_pylist() == [1]
     assert MetaStore(app_client.config.meta_path).projects()
+
+
+def test_an_index_rebuilt_after_compaction_finds_spans_in_parquet(make_config, tmp_path):
+    import datetime as dt
+    import shutil
+
+    from litestar.testing import TestClient
+
+    from lynex.app import create_app
+    from tests.test_ingest_api import small_server
+
+    config = make_config(data_dir=str(tmp_path / "d"), compaction_grace_minutes=0)
+    with small_server(config) as (client, auth):
+        ingest(client, auth, [
+            {"id": "old", "input": "archived invoice dispute", "start_time": 1_735_689_600_000},  # 2025-01-01
+            {"id": "new", "input": "fresh invoice question"},
+        ])
+        services = client.app.state.services
+        wait_for(lambda: services.pipeline.memtable.rows == 0, timeout=20)
+        services.compactor.compact_partition(services.meta.projects()[0].id, dt.date(2025, 1, 1))
+        assert services.hot.con.execute("SELECT count(*) FROM spans").fetchone()[0] == 1  # "old" is in Parquet
+    shutil.rmtree(tmp_path / "d" / "search")  # lost index: rebuilt from every tier at the next start
+    with TestClient(app=create_app(config)) as client:
+        search = client.app.state.services.search
+        wait_for(lambda: search.watermark() >= 2, timeout=20)
+        found = client.get("/v1/spans", params={"q": "invoice"}, headers=auth).json()["data"]
+        assert sorted(s["id"] for s in found) == ["new", "old"]

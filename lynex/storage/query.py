@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import duckdb
 import msgspec
+import pyarrow as pa
 
 from lynex.errors import LynexError
 from lynex.ingest.memtable import Memtable
@@ -215,6 +216,16 @@ class SpanQueries:
             return f"WITH src AS ({' UNION ALL '.join(branches)})", params
         return (f"WITH src AS ({' UNION ALL '.join(branches)}), recent AS ({recent_sql})", params + recent_params,
                 manifest)
+
+    def rows_after(self, after_seq: int, max_rows: int) -> pa.Table | None:
+        """Rows of every tier with seq > after_seq, in seq order (the search index's catch-up
+        source: after an index rebuild, spans already compacted to Parquet must come back too)."""
+        def read(snap: Snapshot) -> pa.Table:
+            return snap.cur.execute(
+                f"{snap.source} SELECT project_id, seq, start_time, name, model, input, output, metadata"
+                " FROM src WHERE seq > ? ORDER BY seq LIMIT ?", snap.params + [after_seq, max_rows]).to_arrow_table()
+        table = self.read(read)
+        return table if table.num_rows else None
 
     def export(self, project_id: str, path: str, fmt: str, since: dt.datetime | None = None,
                until: dt.datetime | None = None) -> int:
