@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from lynex.ingest.otlp import semconv
-from lynex.ingest.otlp.attrs import MAX_DEPTH, any_value, attributes
-
-__all__ = ["Converted", "Resource", "convert_request", "convert_span", "any_value", "attributes", "MAX_DEPTH"]
+from lynex.ingest.otlp.attrs import attributes
 
 log = logging.getLogger(__name__)
 
