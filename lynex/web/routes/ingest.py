@@ -17,6 +17,7 @@ from litestar.types import Receive, Scope, Send
 
 from lynex.ingest.decode import BodyError, content_format, decode_batch, inflate
 from lynex.ingest.pipeline import AtCapacity, StorageUnavailable
+from lynex.web.asgi import Disconnected, receive_body, request_headers, send_response
 from lynex.web.auth import AuthFailure, require_token, token_from
 
 # Decoding a body this large would hold the event loop for milliseconds: do it in a thread.
@@ -38,44 +39,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-class _Disconnected(Exception):
-    """The client went away before sending its whole body: nothing to answer."""
-
-
-async def _receive_body(receive: Receive, declared: str | None, limit: int) -> bytes:
-    """``read_body`` for a raw ASGI receive channel."""
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyError(413, f"body is {declared} bytes; the limit is {limit} (max_body_bytes)")
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected()
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise BodyError(413, f"body is over the limit of {limit} bytes (max_body_bytes)")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
 async def _answer(send: Send, status: int, content, headers: dict[str, str] | None = None) -> None:
-    body = _encode(content)
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if headers:
-        raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    await send_response(send, status, _encode(content), "application/json", headers)
 
 
 async def _error(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
     await _answer(send, status, {"error": message, "status": status}, headers)
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 @asgi("/v1/ingest", copy_scope=False)
@@ -88,12 +57,12 @@ async def ingest_spans(scope: Scope, receive: Receive, send: Send) -> None:
     services = scope["litestar_app"].state.services
     config = services.config
     metrics = services.metrics
-    headers = _headers(scope)
+    headers = request_headers(scope)
     try:
         key = require_token(token_from(headers.get("authorization"), headers.get("x-lynex-api-key")),
                             services.meta, "ingest")
         fmt = content_format(headers.get("content-type"))
-        body = await _receive_body(receive, headers.get("content-length"), config.max_body_bytes)
+        body = await receive_body(receive, headers.get("content-length"), config.max_body_bytes)
         encoding = headers.get("content-encoding")
 
         def decode():
@@ -105,7 +74,7 @@ async def ingest_spans(scope: Scope, receive: Receive, send: Send) -> None:
         metrics.inc("lynex_ingest_requests_refused_total", reason=f"http_{exc.status}")
         await _error(send, exc.status, exc.message)
         return
-    except _Disconnected:
+    except Disconnected:
         return
     # The monthly quota is checked before anything is admitted; the outcome is metered either way.
     ticket = services.billing.admit(key.project_id, key.id, batch, services.pipeline.recent, len(body))

@@ -21,7 +21,7 @@ from lynex.ingest.otlp import JSON, decode_otlp, otlp_format
 from lynex.ingest.otlp.wire import encode_response, encode_status, media_type
 from lynex.ingest.pipeline import AtCapacity, StorageUnavailable
 from lynex.web.auth import AuthFailure, require_token, token_from
-from lynex.web.routes.ingest import _Disconnected, _headers, _receive_body
+from lynex.web.asgi import Disconnected, receive_body, request_headers, send_response
 
 # Converting takes ~15-20 µs per span under the GIL either way; in a worker thread the event loop
 # keeps answering other requests meanwhile. Below this size the hop costs more than it frees.
@@ -31,11 +31,7 @@ _OFFLOAD_BYTES = 64 << 10
 
 
 async def _send(send: Send, fmt: str, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-    raw = [(b"content-type", media_type(fmt).encode()), (b"content-length", str(len(body)).encode())]
-    if headers:
-        raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    await send_response(send, status, body, media_type(fmt), headers)
 
 
 async def _error(send: Send, fmt: str, status: int, message: str, headers: dict[str, str] | None = None) -> None:
@@ -52,7 +48,7 @@ async def export_traces(scope: Scope, receive: Receive, send: Send) -> None:
     started = time.perf_counter()
     services = scope["litestar_app"].state.services
     config, metrics = services.config, services.metrics
-    headers = _headers(scope)
+    headers = request_headers(scope)
     try:
         fmt = otlp_format(headers.get("content-type"))
         if not services.ready:  # the OTLP listener can be up before the lifespan finished
@@ -60,7 +56,7 @@ async def export_traces(scope: Scope, receive: Receive, send: Send) -> None:
             return
         key = require_token(token_from(headers.get("authorization"), headers.get("x-lynex-api-key")),
                             services.meta, "ingest")
-        body = await _receive_body(receive, headers.get("content-length"), config.max_body_bytes)
+        body = await receive_body(receive, headers.get("content-length"), config.max_body_bytes)
         encoding = headers.get("content-encoding")
 
         def decode():
@@ -72,7 +68,7 @@ async def export_traces(scope: Scope, receive: Receive, send: Send) -> None:
         metrics.inc("lynex_otlp_requests_refused_total", reason=f"http_{exc.status}")
         await _error(send, fmt, exc.status, exc.message)
         return
-    except _Disconnected:
+    except Disconnected:
         return
     if otlp.batch is not None and otlp.batch.accepted:
         # The same monthly quota and metering as /v1/ingest.
