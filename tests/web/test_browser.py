@@ -74,7 +74,7 @@ def site(e2e_server):
     spans = _dataset()
     response = api.post("/v1/ingest", json={"spans": spans})
     assert response.status_code == 200, response.text
-    wait_for(lambda: api.get(f"/v1/spans/t-leaf-149").status_code == 200, timeout=20)
+    wait_for(lambda: api.get("/v1/spans/t-leaf-149").status_code == 200, timeout=20)
     return {"server": e2e_server, "project": project, "api": api, "base": f"{e2e_server.url}/p/{project['id']}"}
 
 
