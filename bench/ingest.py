@@ -18,6 +18,7 @@ import http.client
 import json
 import multiprocessing as mp
 import os
+import queue
 import random
 import shutil
 import signal
@@ -237,18 +238,25 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
         w.start()
     gauges: dict[str, float] = {}
     ticks = 0
-    while any(w.is_alive() for w in workers):
+    # Results are read as they come: a load process cannot exit before its (large) result has
+    # left its queue, so waiting for the processes first would deadlock on long runs.
+    results: list[dict] = []
+    while len(results) < len(workers):
         rss.append(server_rss(server))
         if ticks % 4 == 0:  # a scrape every 2 s, like a (busy) Prometheus
             for gauge, value in scrape_gauges(port, GAUGES).items():
                 gauges[gauge] = max(gauges.get(gauge, 0.0), value)
         ticks += 1
-        time.sleep(0.5)
+        try:
+            results.append(out.get(timeout=0.5))
+        except queue.Empty:
+            pass
     elapsed = time.perf_counter() - t0
     cpu = server_cpu(server) - cpu0
+    for w in workers:
+        w.join()
     stop.set()
     prober.join()
-    results = [out.get() for _ in workers]
     acked = sum(r["acked"] for r in results)
     latencies = [x for r in results for x in r["latencies"]]
     statuses: dict = {}

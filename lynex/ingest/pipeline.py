@@ -69,8 +69,9 @@ class Pipeline:
         self.metrics = metrics
         self.memtable = Memtable()
         self.buffer = SpanBuffer(settings.buffer_max_spans, settings.buffer_max_bytes, lambda: self.memtable.nbytes)
-        # The memtable is flushed once it holds half the byte budget, so admission (which counts
-        # it) only refuses when the store cannot keep up, not on every flush cycle.
+        # The memtable is flushed once it holds half the byte budget: while that insert runs
+        # (~1 s for 40k rows) new rows keep arriving, and admission (which counts them) should
+        # refuse only when the store cannot keep up, not on every flush cycle.
         self._flush_bytes = settings.buffer_max_bytes // 2
         self.recent = RecentIds(settings.dedup_window)
         self.wal = WriteAheadLog(wal_dir, fsync=settings.wal_fsync, on_durable=self.buffer.push)

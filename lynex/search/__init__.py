@@ -1,5 +1,21 @@
-"""Full-text search over span text (prompts, responses, tool calls, metadata) with tantivy."""
+"""Full-text search over span text (prompts, responses, tool calls, metadata) with tantivy.
 
-from lynex.search.index import SearchIndex, SearchSettings, Source
+``SearchIndex`` and friends load lazily: the enrichment worker imports ``lynex.search.text``
+(pure Python) and should not pay for tantivy in its memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 __all__ = ["SearchIndex", "SearchSettings", "Source"]
+
+if TYPE_CHECKING:
+    from lynex.search.index import SearchIndex, SearchSettings, Source
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from lynex.search import index
+        return getattr(index, name)
+    raise AttributeError(f"module 'lynex.search' has no attribute {name!r}")

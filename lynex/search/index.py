@@ -64,7 +64,7 @@ class SearchSettings:
     commit_interval_s: float = 1.0  # a span is searchable within about this long after add()
     commit_max_docs: int = 200_000  # commit sooner when this many documents are pending
     backlog_max_rows: int = 100_000  # rows queued before add() drops them (→ gap, caught up later)
-    backlog_max_bytes: int = 64_000_000  # …or bytes queued (prepared text is ~1 KB per chat span)
+    backlog_max_bytes: int = 32_000_000  # …or bytes queued (prepared text is ~1 KB per chat span)
     writer_heap_bytes: int = 64_000_000  # tantivy's indexing memory, split between its threads (RSS budget)
     writer_threads: int = 2  # tantivy indexing threads (they run niced: see indexer_nice)
     indexer_nice: int = 10  # Linux: the indexer and tantivy's threads yield the CPU to ingest
