@@ -36,8 +36,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_decompressed_bytes", int, 50 * MiB, "Largest body after gzip inflation; bombs are cut off."),
     Setting("max_batch_spans", int, 10_000, "Most spans accepted in one ingest request."),
     Setting("max_text_bytes", int, 1 * MiB, "Text fields longer than this are truncated and the span flagged."),
-    Setting("duckdb_memory_limit", str, "256MB",
-            "DuckDB's memory limit (its buffer pool; it spills to disk past it), e.g. 256MB or 2GB."),
+    Setting("duckdb_memory_limit", str, "512MB",
+            "DuckDB's memory limit (its buffer pool), e.g. 512MB or 2GB. Below ~512MB, checkpoints "
+            "under full ingest can fail for want of memory."),
     Setting("buffer_max_spans", int, 250_000, "Spans accepted but not yet stored before ingest answers 503."),
     Setting("buffer_max_bytes", int, 192 * MiB, "Bytes of accepted spans held in memory before they are in "
             "DuckDB (waiting + queryable in memory); above it ingest answers 503. Inserts start at half."),
@@ -114,7 +115,7 @@ class Config:
     max_decompressed_bytes: int = 50 * MiB
     max_batch_spans: int = 10_000
     max_text_bytes: int = 1 * MiB
-    duckdb_memory_limit: str = "256MB"
+    duckdb_memory_limit: str = "512MB"
     buffer_max_spans: int = 250_000
     buffer_max_bytes: int = 192 * MiB
     wal_fsync: bool = True
