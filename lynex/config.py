@@ -40,8 +40,9 @@ SETTINGS: tuple[Setting, ...] = (
             "DuckDB's memory limit (its buffer pool), e.g. 512MB or 2GB. Below ~512MB, checkpoints "
             "under full ingest can fail for want of memory."),
     Setting("buffer_max_spans", int, 250_000, "Spans accepted but not yet stored before ingest answers 503."),
-    Setting("buffer_max_bytes", int, 192 * MiB, "Bytes of accepted spans held in memory before they are in "
-            "DuckDB (waiting + queryable in memory); above it ingest answers 503. Inserts start at half."),
+    Setting("buffer_max_bytes", int, 384 * MiB, "Bytes of accepted spans held in memory before they are in "
+            "DuckDB (waiting + queryable in memory); above it ingest answers 503. Inserts start at half: "
+            "lower caps memory, but smaller DuckDB inserts sustain fewer spans/s."),
     Setting("wal_fsync", bool, True, "fsync the ingest log before acknowledging (turn off only for tests)."),
     Setting("flush_interval_ms", float, 10000.0,
             "Longest a span waits in memory (already queryable) before its DuckDB insert."),
@@ -117,7 +118,7 @@ class Config:
     max_text_bytes: int = 1 * MiB
     duckdb_memory_limit: str = "512MB"
     buffer_max_spans: int = 250_000
-    buffer_max_bytes: int = 192 * MiB
+    buffer_max_bytes: int = 384 * MiB
     wal_fsync: bool = True
     flush_interval_ms: float = 10000.0
     flush_max_rows: int = 122_880
