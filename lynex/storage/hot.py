@@ -74,9 +74,9 @@ class HotStore:
         """Rows with seq > after_seq in seq order (the search index catches up from here)."""
         cur = self.cursor()
         try:
-            table = cur.execute(
+            table = cur.sql(
                 "SELECT project_id, seq, start_time, name, model, input, output, metadata FROM spans"
-                " WHERE seq > ? ORDER BY seq LIMIT ?", [after_seq, max_rows]).to_arrow_table()
+                " WHERE seq > ? ORDER BY seq LIMIT ?", params=[after_seq, max_rows]).to_arrow_table()
         finally:
             cur.close()
         return table if table.num_rows else None

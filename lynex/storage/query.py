@@ -221,9 +221,10 @@ class SpanQueries:
         """Rows of every tier with seq > after_seq, in seq order (the search index's catch-up
         source: after an index rebuild, spans already compacted to Parquet must come back too)."""
         def read(snap: Snapshot) -> pa.Table:
-            return snap.cur.execute(
+            return snap.cur.sql(
                 f"{snap.source} SELECT project_id, seq, start_time, name, model, input, output, metadata"
-                " FROM src WHERE seq > ? ORDER BY seq LIMIT ?", snap.params + [after_seq, max_rows]).to_arrow_table()
+                " FROM src WHERE seq > ? ORDER BY seq LIMIT ?", params=snap.params + [after_seq, max_rows]
+            ).to_arrow_table()
         table = self.read(read)
         return table if table.num_rows else None
 
