@@ -77,6 +77,9 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         stack.callback(services.hot.close)
         services.metrics.gauge("lynex_duckdb_memory_bytes", services.hot.memory_bytes,
                                "Bytes held by DuckDB's buffer manager.")
+        hot = services.hot
+        services.metrics.gauge("lynex_store_reopens", lambda: hot.reopens,
+                               "Times the hot store was reopened after a fatal DuckDB error.")
         services.metrics.gauge("lynex_arrow_allocated_bytes", pa.total_allocated_bytes,
                                "Bytes allocated by Arrow's memory pool (memtable, tables in flight).")
         search_settings = SearchSettings()

@@ -257,3 +257,32 @@ def test_byte_budget_answers_503_while_the_store_is_stalled(make_config, tmp_pat
         wait_for(lambda: pipeline.memtable.rows == 0, timeout=20)
         assert ingest(client, auth, [{"id": "after"}]).status_code == 200
         assert len(stored_ids(client, auth, limit=500)) == accepted + 1
+
+
+@pytest.mark.parametrize("committed", [False, True])
+def test_a_fatal_duckdb_error_reopens_the_store_and_loses_nothing(app_client, auth, committed):
+    import duckdb
+
+    services = app_client.app.state.services
+    hot, real_insert = services.hot, services.hot.insert
+    failures = []
+
+    def insert(table, applied_seq):
+        if not failures:  # once: as a checkpoint that runs out of memory, before or after the commit
+            failures.append(applied_seq)
+            if committed:
+                real_insert(table, applied_seq)
+            raise duckdb.FatalException("FATAL Error: Failed to create checkpoint (simulated)")
+        real_insert(table, applied_seq)
+
+    hot.insert = insert
+    try:
+        ingest(app_client, auth, [{"id": f"f{i}"} for i in range(20)])
+        wait_for(lambda: failures and services.pipeline.memtable.rows == 0, timeout=20)
+        ingest(app_client, auth, [{"id": "after"}])
+        wait_for(lambda: services.pipeline.memtable.rows == 0, timeout=20)
+    finally:
+        hot.insert = real_insert
+    assert hot.reopens == 1 and "lynex_store_reopens 1" in app_client.get("/metrics").text
+    ids = [r[0] for r in hot.con.execute("SELECT id FROM spans").fetchall()]
+    assert sorted(ids) == sorted([f"f{i}" for i in range(20)] + ["after"])  # each exactly once

@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable
 
+import duckdb
 import pyarrow as pa
 
 from lynex import memory
@@ -295,6 +296,19 @@ class Pipeline:
         started = time.perf_counter()
         try:
             self.hot.insert(table, last_seq)
+        except duckdb.FatalException as exc:
+            # DuckDB invalidated the database: without a reopen every later insert fails too and
+            # ingest would answer 503 for ever. The rows stay in the memtable (and the log), so
+            # after the reopen whatever the store does not hold is inserted again.
+            self.last_error = f"hot store failed fatally, reopened: {exc}"
+            log.error("hot store insert of %d rows failed fatally (%s); reopening", table.num_rows, exc)
+            try:
+                self.hot.reopen()
+                self._applied(self.hot.applied_seq())
+            except Exception:
+                log.exception("hot store could not be reopened; will retry")
+                time.sleep(1.0)
+            return
         except Exception as exc:
             self.last_error = f"hot store insert failed: {exc}"
             log.exception("hot store insert of %d rows failed; will retry", table.num_rows)
@@ -303,8 +317,13 @@ class Pipeline:
         self.last_error = None
         self.metrics.observe("lynex_store_flush_seconds", time.perf_counter() - started)
         self.metrics.inc("lynex_store_rows_total", table.num_rows)
-        self.applied_seq = last_seq
-        removed = self.memtable.drop_through(last_seq)
-        self.buffer.release(removed)
-        self.wal.checkpoint(last_seq)
+        self._applied(last_seq)
         memory.trim()  # the flushed rows' buffers are free now: keep RSS near what is held
+
+    def _applied(self, applied_seq: int) -> None:
+        """Everything up to ``applied_seq`` is committed to DuckDB: let go of it in memory."""
+        if applied_seq <= self.applied_seq:
+            return
+        self.applied_seq = applied_seq
+        self.buffer.release(self.memtable.drop_through(applied_seq))
+        self.wal.checkpoint(applied_seq)

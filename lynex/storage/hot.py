@@ -27,7 +27,9 @@ class HotStore:
         config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "true"}
         if memory_limit:
             config["memory_limit"] = memory_limit
+        self._config = config
         self.con = duckdb.connect(str(path), config=config)
+        self.reopens = 0
         self._write_lock = threading.RLock()
         self._migrate()
 
@@ -99,6 +101,20 @@ class HotStore:
             "SELECT project_id, id FROM spans ORDER BY seq DESC LIMIT ?", [limit]
         ).fetchall()
         return rows
+
+    def reopen(self) -> None:
+        """Replace a connection DuckDB has invalidated (a fatal error, e.g. a checkpoint that ran
+        out of memory): until the database is opened again every statement fails. Opening
+        replays DuckDB's own log, so what was committed stays; readers' next cursors use the
+        new connection. Called from the writer thread, with no write in progress."""
+        with self._write_lock:
+            try:
+                self.con.close()
+            except duckdb.Error:
+                pass
+            self.con = duckdb.connect(str(self.path), config=self._config)
+            self.reopens += 1
+            log.warning("hot store reopened after a fatal DuckDB error (%d so far)", self.reopens)
 
     def close(self) -> None:
         self.con.close()
