@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _guarded(func: Callable[[], None], job_id: str) -> Callable[[], None]:
+    def guarded() -> None:
+        try:
+            func()
+        except Exception:
+            log.exception("scheduled job %s failed", job_id)
+    return guarded
+
+
 class Scheduler:
     """A BackgroundScheduler started and stopped by the app lifespan."""
 
@@ -29,22 +38,13 @@ class Scheduler:
 
     def add_interval(self, func: Callable[[], None], seconds: float, job_id: str) -> None:
         """Run ``func`` every ``seconds``; failures are logged with their traceback, never fatal."""
-        def guarded() -> None:
-            try:
-                func()
-            except Exception:
-                log.exception("scheduled job %s failed", job_id)
-        self._scheduler.add_job(guarded, "interval", seconds=seconds, id=job_id, replace_existing=True)
+        self._scheduler.add_job(_guarded(func, job_id), "interval", seconds=seconds, id=job_id,
+                                replace_existing=True)
 
     def add_once(self, func: Callable[[], None], delay_s: float, job_id: str) -> None:
         """Run ``func`` once, ``delay_s`` from now (same failure handling as add_interval)."""
-        def guarded() -> None:
-            try:
-                func()
-            except Exception:
-                log.exception("scheduled job %s failed", job_id)
         when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delay_s)
-        self._scheduler.add_job(guarded, "date", run_date=when, id=job_id, replace_existing=True)
+        self._scheduler.add_job(_guarded(func, job_id), "date", run_date=when, id=job_id, replace_existing=True)
 
     def job_ids(self) -> list[str]:
         return [job.id for job in self._scheduler.get_jobs()]

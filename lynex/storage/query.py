@@ -258,16 +258,6 @@ class SpanQueries:
 
         Cold parts are fetched into the bounded local cache first (ColdError if the store is down).
         """
-        clauses, args = ["tier IN ('local', 'cold')"], []
-        if project_id is not None:
-            clauses.append("project_id = ?")
-            args.append(project_id)
-        if since is not None:
-            clauses.append("day >= ?")
-            args.append(since.date())
-        if until is not None:
-            clauses.append("day <= ?")
-            args.append(until.date())
         return [path for path, _ in self.part_list(cur, project_id, since, until)]
 
     def part_list(self, cur, project_id: str | None, since: dt.datetime | None,
