@@ -130,6 +130,9 @@ def test_dead_and_failing_receivers_retry_then_fail_others_deliver(alert_client,
     sent = client.post(f"/v1/alerts/channels/{good['id']}/test", headers=headers)
     assert sent.status_code == 202
     wait_for(lambda: len(http_receiver.at("/good")) == 2, timeout=10)
-    delivery = client.get(f"/v1/alerts/deliveries/{sent.json()['delivery_id']}", headers=headers).json()
+    # The receiver has the request a moment before the delivery record says so: wait for the record.
+    delivery_url = f"/v1/alerts/deliveries/{sent.json()['delivery_id']}"
+    delivery = wait_for(lambda: (d := client.get(delivery_url, headers=headers).json())["status"] != "pending" and d,
+                        timeout=10)
     assert delivery["status"] == "sent"
     assert client.services.metrics.value("lynex_alert_deliveries_total", type="webhook", status="failed") == 2
