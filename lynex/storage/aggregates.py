@@ -120,7 +120,14 @@ def _parts(queries: SpanQueries, snap: Snapshot, project_id: str, flt: SpanFilte
     if first_full >= end_full:
         return rollups.scan(snap, where, params, bucket_us, with_facets, [(since, until)])
     lo, hi = _at(first_full * bucket_us), _at(end_full * bucket_us)
-    prints = rollups.fingerprints(snap, queries.buckets, (dims_clauses, dims_params), bucket_us, first_full, end_full)
+    # The fingerprint of all the project's rows in a bucket, whatever the filters: rows are never
+    # updated, so if that set is unchanged every filtered subset is too. One scan of the narrow
+    # columns then serves the filtered view and the facets (memoised on the snapshot).
+    memo = snap.__dict__.setdefault("_prints", {})
+    if (bucket_us, first_full, end_full) not in memo:
+        memo[bucket_us, first_full, end_full] = rollups.fingerprints(snap, queries.buckets, ([], []), bucket_us,
+                                                                     first_full, end_full)
+    prints = memo[bucket_us, first_full, end_full]
     parts: dict[int, Part] = {}
     stale = []
     for b, fp in prints.items():
@@ -131,8 +138,8 @@ def _parts(queries: SpanQueries, snap: Snapshot, project_id: str, flt: SpanFilte
             parts[b] = part
     ranges = [(since, lo), (hi, until)] + [(_at(a * bucket_us), _at(z * bucket_us)) for a, z in _runs(sorted(stale))]
     fresh = rollups.scan(snap, where, params, bucket_us, with_facets, [r for r in ranges if r[0] < r[1]])
-    for b in stale:
-        queries.buckets.put(signature + (b,), prints[b], fresh[b])
+    for b in stale:  # a bucket with rows but none matching the filters is cached empty
+        queries.buckets.put(signature + (b,), prints[b], fresh.get(b) or Part())
     parts.update(fresh)  # the partial edge buckets are never cached: they change with the window
     return parts
 
@@ -162,9 +169,12 @@ def _assemble(snap: Snapshot, where: str, params: list, since: dt.datetime, unti
     bucket_us = bucket_s * 1_000_000
     hists: dict[int | None, dict[int, int]] = {None: {}}
     totals, models, classes = zero(), {}, {}
+    known: dict[int, dict] = {}  # buckets whose percentiles a cached part already holds
     for b, part in sorted(parts.items()):  # bucket order: float sums come out the same every time
-        # (parts may be cached: read, never modified)
-        if part.hist:
+        # (parts may be cached: read, never modified — but for their memoised quantiles)
+        if part.quantiles is not None:
+            known[b] = part.quantiles
+        elif part.hist:
             hists[b] = part.hist
         for bin_, n in part.hist.items():
             hists[None][bin_] = hists[None].get(bin_, 0) + n
@@ -177,6 +187,10 @@ def _assemble(snap: Snapshot, where: str, params: list, since: dt.datetime, unti
         for cls, n in part.classes.items():
             classes[cls] = classes.get(cls, 0) + n
     quantiles = _percentiles(snap, where, params, bucket_us, hists)
+    for b, q in quantiles.items():
+        if b is not None:
+            parts[b].quantiles = q
+    quantiles.update(known)
     totals.update(quantiles[None], b=None)
     empty = {name: None for name, _ in percentiles.QUANTILES}
     series = []

@@ -56,6 +56,9 @@ class Part:
     models: dict = field(default_factory=dict)  # model → {MODEL_SUMS}
     classes: dict = field(default_factory=dict)  # error class of error spans → count
     facets: dict[str, dict[str, int]] = field(default_factory=lambda: {f: {} for f in FACETS})
+    # Exact p50/p95/p99 of these rows, filled the first time they are computed: a cached part's
+    # rows are unchanged by construction (its fingerprint is checked), so they stay exact.
+    quantiles: dict | None = None
 
 
 def scan(snap: "Snapshot", where: str, params: list, bucket_us: int, with_facets: bool,
