@@ -75,11 +75,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         stack.callback(services.meta.close)
         services.hot = HotStore(config.hot_path, config.duckdb_memory_limit)
         stack.callback(services.hot.close)
-        services.metrics.gauge("lynex_duckdb_memory_bytes", services.hot.memory_bytes,
-                               "Bytes held by DuckDB's buffer manager.")
-        hot = services.hot
-        services.metrics.gauge("lynex_store_reopens", lambda: hot.reopens,
-                               "Times the hot store was reopened after a fatal DuckDB error.")
+        services.hot.describe_metrics(services.metrics)
         services.metrics.gauge("lynex_arrow_allocated_bytes", pa.total_allocated_bytes,
                                "Bytes allocated by Arrow's memory pool (memtable, tables in flight).")
         search_settings = SearchSettings()
@@ -99,13 +95,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         services.search = stack.enter_context(SearchIndex(config.data_dir / "search", search_settings,
                                                           source=every_tier_after))
         stack.callback(ready_failed.set)  # unwound before the index stops: a waiting catch-up gives up
-        search = services.search
-        services.metrics.gauge("lynex_search_queued_rows", lambda: search.stats()["queued_rows"],
-                               "Rows waiting for the full-text indexer.")
-        services.metrics.gauge("lynex_search_queued_bytes", lambda: search.stats()["queued_bytes"],
-                               "Bytes of prepared text waiting for the full-text indexer.")
-        services.metrics.gauge("lynex_search_dropped_rows", lambda: search.stats()["dropped_rows"],
-                               "Rows a full indexer queue left to catch-up from DuckDB (since start).")
+        services.search.describe_metrics(services.metrics)
         services.pipeline = stack.enter_context(Pipeline(
             services.hot, config.wal_dir, enricher,
             PipelineSettings(

@@ -29,7 +29,7 @@ def test_rows_after_feeds_the_index(app_client, auth):
     ingest(app_client, auth, [{"id": "x", "input": "hello"}])
     services = app_client.app.state.services
     wait_for(lambda: services.pipeline.memtable.rows == 0, timeout=20)
-    table = services.hot.rows_after(0, 10)
+    table = services.queries.rows_after(0, 10)
     assert table.num_rows == 1 and table.column("seq").to_pylist() == [1]
     assert MetaStore(app_client.config.meta_path).projects()
 

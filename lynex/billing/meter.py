@@ -98,7 +98,8 @@ class Meter:
                 [(*slot, *values) for slot, values in pending.items()])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:  # BEGIN itself may be what failed (database busy)
+                con.execute("ROLLBACK")
             with self._pending_lock:  # keep them for the next attempt
                 for slot, values in pending.items():
                     row = self._pending.setdefault(slot, [0] * len(values))
@@ -174,7 +175,8 @@ class Meter:
                             [(day, p, t, b, r, now) for (p, t), (b, r) in sample.items()])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:  # BEGIN itself may be what failed (database busy)
+                con.execute("ROLLBACK")
             raise
         return sample
 

@@ -25,21 +25,34 @@ class RecentIds:
     def __contains__(self, key: int) -> bool:
         return key in self._set
 
-    def isdisjoint(self, keys: Iterable[int]) -> bool:
-        """None of ``keys`` is remembered (one C-level pass: the request path's common case)."""
-        return self._set.isdisjoint(keys)
+    def unseen(self, keys: list[int]) -> list[int]:
+        """Positions in ``keys`` of the keys neither remembered nor repeated earlier in ``keys``.
+
+        The request path's common case (no retries, no repeats) is settled in two C-level passes."""
+        if self._set.isdisjoint(keys) and len(set(keys)) == len(keys):
+            return list(range(len(keys)))
+        positions, seen = [], set()
+        for position, key in enumerate(keys):
+            if key not in self._set and key not in seen:
+                seen.add(key)
+                positions.append(position)
+        return positions
+
+    def add_new(self, keys: list[int]) -> None:
+        """Remember ``keys``, which ``unseen`` just vouched for (distinct, not remembered)."""
+        self._set.update(keys)
+        self._order.extend(keys)
+        self._trim()
 
     def add_many(self, keys: Iterable[int]) -> None:
-        keys = keys if isinstance(keys, list) else list(keys)
-        if self._set.isdisjoint(keys) and len(set(keys)) == len(keys):  # common case, in C
-            self._set.update(keys)
-            self._order.extend(keys)
-            keys = ()
         for key in keys:
             if key in self._set:
                 continue
             self._set.add(key)
             self._order.append(key)
+        self._trim()
+
+    def _trim(self) -> None:
         while len(self._order) > self.capacity:
             self._set.discard(self._order.popleft())
 

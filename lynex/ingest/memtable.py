@@ -18,16 +18,17 @@ from lynex.storage.schema import ARROW_SCHEMA
 
 class Memtable:
     def __init__(self):
-        self._chunks: list[tuple[pa.Table, int, float]] = []  # (rows, last seq, added at)
+        self._chunks: list[tuple[pa.Table, int, float, int]] = []  # (rows, last seq, added at, bytes)
         self._lock = threading.Lock()
         self.rows = 0
         self.nbytes = 0  # Arrow buffer bytes held (ingest admission and flushing watch this)
 
     def add(self, table: pa.Table, last_seq: int) -> None:
         with self._lock:
-            self._chunks.append((table, last_seq, time.monotonic()))
+            size = table.nbytes  # walks every buffer: measured once per chunk
+            self._chunks.append((table, last_seq, time.monotonic(), size))
             self.rows += table.num_rows
-            self.nbytes += table.nbytes
+            self.nbytes += size
 
     def oldest_age(self) -> float:
         with self._lock:
@@ -37,12 +38,12 @@ class Memtable:
         """Chunks from the front totalling about ``max_rows`` / ``max_bytes`` (not removed)."""
         with self._lock:
             chosen, rows, size = [], 0, 0
-            for table, last_seq, _ in self._chunks:
-                if chosen and (rows + table.num_rows > max_rows or (max_bytes and size + table.nbytes > max_bytes)):
+            for table, last_seq, _, nbytes in self._chunks:
+                if chosen and (rows + table.num_rows > max_rows or (max_bytes and size + nbytes > max_bytes)):
                     break
                 chosen.append((table, last_seq))
                 rows += table.num_rows
-                size += table.nbytes
+                size += nbytes
         if not chosen:
             return None
         return pa.concat_tables([t for t, _ in chosen]), chosen[-1][1]
@@ -50,11 +51,11 @@ class Memtable:
     def drop_through(self, last_seq: int) -> int:
         """Remove chunks committed to the store (every seq ≤ ``last_seq``); returns rows removed."""
         with self._lock:
-            keep = [c for c in self._chunks if c[1] > last_seq]
-            removed = self.rows - sum(c[0].num_rows for c in keep)
-            self._chunks = keep
+            gone = [c for c in self._chunks if c[1] <= last_seq]
+            self._chunks = [c for c in self._chunks if c[1] > last_seq]
+            removed = sum(c[0].num_rows for c in gone)
             self.rows -= removed
-            self.nbytes = sum(c[0].nbytes for c in keep)
+            self.nbytes -= sum(c[3] for c in gone)
             return removed
 
     def snapshot(self) -> pa.Table:

@@ -163,17 +163,9 @@ class Pipeline:
     async def ingest(self, project_id: str, batch: DecodedBatch) -> IngestResult:
         """Make the accepted spans durable; raise AtCapacity / StorageUnavailable for a 503."""
         keys = [RecentIds.key(project_id, span.id) for _, span, _ in batch.accepted]
-        if self.recent.isdisjoint(keys) and len(set(keys)) == len(keys):
-            fresh = range(len(keys))  # the common case, checked in C: no retries, no repeats
-        else:
-            fresh, kept, seen = [], [], set()  # positions in batch.accepted, their keys
-            for position, key in enumerate(keys):
-                if key in self.recent or key in seen:
-                    continue
-                seen.add(key)
-                kept.append(key)
-                fresh.append(position)
-            keys = kept
+        fresh = self.recent.unseen(keys)  # positions in batch.accepted
+        if len(fresh) < len(keys):
+            keys = [keys[position] for position in fresh]
         duplicates = len(batch.accepted) - len(fresh)
         if duplicates:
             self.metrics.inc("lynex_ingest_spans_duplicate_total", duplicates)
@@ -182,7 +174,7 @@ class Pipeline:
                 self.metrics.inc("lynex_ingest_spans_rejected_total", len(fresh), reason="at_capacity")
                 raise AtCapacity()
             # Claim the ids before awaiting, so a concurrent retry of the same batch is a duplicate.
-            self.recent.add_many(keys)
+            self.recent.add_new(keys)
             if batch.body is not None and not duplicates:
                 # Log the body as received: no per-span split or re-encode on the request path.
                 fmt, raws = batch.fmt + BATCH_SUFFIX, [batch.body]

@@ -544,6 +544,14 @@ class SearchIndex:
             setattr(self, attr, hits[0][0] if hits else None)
 
     # -- observability ------------------------------------------------------------------------
+    def describe_metrics(self, metrics) -> None:
+        """Register the indexer's gauges (read from counters: no searcher per scrape)."""
+        metrics.gauge("lynex_search_queued_rows", lambda: self._queued_rows, "Rows waiting for the full-text indexer.")
+        metrics.gauge("lynex_search_queued_bytes", lambda: self._queued_bytes,
+                      "Bytes of prepared text waiting for the full-text indexer.")
+        metrics.gauge("lynex_search_dropped_rows", lambda: self.dropped_rows,
+                      "Rows a full indexer queue left to catch-up from the store (since start).")
+
     def stats(self) -> dict[str, int | str | None]:
         """Figures for /metrics and /readyz: backlog, drops, watermark, documents."""
         searcher = self._index.searcher() if self._index is not None else None

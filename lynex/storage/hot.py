@@ -72,16 +72,10 @@ class HotStore:
             finally:
                 con.unregister("_incoming")
 
-    def rows_after(self, after_seq: int, max_rows: int) -> pa.Table | None:
-        """Rows with seq > after_seq in seq order (the search index catches up from here)."""
-        cur = self.cursor()
-        try:
-            table = cur.sql(
-                "SELECT project_id, seq, start_time, name, model, input, output, metadata FROM spans"
-                " WHERE seq > ? ORDER BY seq LIMIT ?", params=[after_seq, max_rows]).to_arrow_table()
-        finally:
-            cur.close()
-        return table if table.num_rows else None
+    def describe_metrics(self, metrics) -> None:
+        metrics.gauge("lynex_duckdb_memory_bytes", self.memory_bytes, "Bytes held by DuckDB's buffer manager.")
+        metrics.gauge("lynex_store_reopens", lambda: self.reopens,
+                      "Times the hot store was reopened after a fatal DuckDB error.")
 
     def memory_bytes(self) -> int:
         """What DuckDB's buffer manager holds now (bounded by duckdb_memory_limit)."""

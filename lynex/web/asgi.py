@@ -2,11 +2,13 @@
 
 Litestar routes to them and wraps them in its exception handling; the per-request Request /
 signature / Response machinery is skipped because at full ingest rate it was a fifth of the
-event loop. These helpers give them the same limits and answers the Litestar routes have.
+event loop. These helpers give them the same limits and answers the Litestar routes have, and
+``read_body`` gives Litestar routes taking raw bodies (Langfuse) the same size limits.
 """
 
 from __future__ import annotations
 
+from litestar import Request
 from litestar.types import Receive, Scope, Send
 
 from lynex.ingest.decode import BodyError
@@ -38,6 +40,11 @@ async def receive_body(receive: Receive, declared: str | None, limit: int) -> by
             chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """``receive_body`` for a Litestar route's request."""
+    return await receive_body(request.receive, request.headers.get("content-length"), limit)
 
 
 async def send_response(send: Send, status: int, body: bytes, media_type: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Request
+from typing import Mapping
 
 from lynex.storage.meta import ApiKey, MetaStore
 
@@ -14,23 +14,21 @@ class AuthFailure(Exception):
         self.message = message
 
 
-def token_from(authorization: str | None, api_key_header: str | None) -> str | None:
-    """The API key from ``Authorization: Bearer <key>`` or else ``X-Lynex-Api-Key``."""
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The API key from ``Authorization: Bearer <key>`` or else ``X-Lynex-Api-Key`` (``headers``:
+    a Litestar request's, or the lowercased dict a raw ASGI handler builds)."""
+    authorization = headers.get("authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
         return None
-    return api_key_header
+    return headers.get("x-lynex-api-key")
 
 
-def bearer_token(request: Request) -> str | None:
-    return token_from(request.headers.get("authorization"), request.headers.get("x-lynex-api-key"))
-
-
-def require_key(request: Request, meta: MetaStore, scope: str) -> ApiKey:
+def require_key(headers: Mapping[str, str], meta: MetaStore, scope: str) -> ApiKey:
     """The caller's live key holding ``scope``; raises AuthFailure(401/403) otherwise."""
-    return require_token(bearer_token(request), meta, scope)
+    return require_token(bearer_token(headers), meta, scope)
 
 
 def require_token(token: str | None, meta: MetaStore, scope: str) -> ApiKey:

@@ -15,7 +15,7 @@ from lynex.ingest.decode import JSON, BodyError, DecodedBatch, decode_batch
 from lynex.ingest.otlp.convert import Converted, convert_request
 from lynex.ingest.otlp.wire import PROTOBUF, otlp_format, parse_request
 
-__all__ = ["OtlpBatch", "ConvertedBody", "convert_body", "validate", "decode_otlp", "otlp_format", "PROTOBUF", "JSON"]
+__all__ = ["OtlpBatch", "decode_otlp", "otlp_format", "PROTOBUF", "JSON"]
 
 _encode = msgspec.json.encode
 _AT_INDEX = re.compile(r"^spans\[\d+\]\.?")
@@ -42,34 +42,16 @@ class OtlpBatch:
         return f"{len(self.reasons)} of {self.total} spans rejected: {shown}{more}"
 
 
-@dataclass(frozen=True)
-class ConvertedBody:
-    """A request converted but not yet validated: what a converter process hands back."""
-
-    total: int
-    reasons: list[str]  # spans the converter refused (unusable ids)
-    body: bytes | None  # ``{"spans": [...]}`` as JSON, None when no span was usable
-
-
-def convert_body(body: bytes, fmt: str, max_spans: int) -> ConvertedBody:
-    """A decompressed OTLP body → Lynex spans as a native JSON body; BodyError for body-level problems."""
+def decode_otlp(body: bytes, fmt: str, max_spans: int) -> OtlpBatch:
+    """A decompressed OTLP body → validated Lynex spans; BodyError for body-level problems."""
     converted: Converted = convert_request(parse_request(body, fmt))
     if converted.total > max_spans:
         raise BodyError(413, f"{converted.total} spans in one request; the limit is {max_spans} "
                              "(max_batch_spans): lower the exporter's batch size")
     reasons = [f"span {span_id or '?'}: {error.split(': ', 1)[-1]}" for _, span_id, error in converted.rejected]
-    return ConvertedBody(converted.total, reasons, _encode({"spans": converted.spans}) if converted.spans else None)
-
-
-def validate(converted: ConvertedBody, max_spans: int) -> OtlpBatch:
-    """The native validation of ``/v1/ingest`` over converted spans; its refusals join the reasons."""
-    if converted.body is None:
-        return OtlpBatch(None, converted.total, converted.reasons)
-    batch = decode_batch(converted.body, JSON, max_spans)
-    reasons = converted.reasons + [f"span {r.id or '?'}: {_AT_INDEX.sub('', r.error)}" for r in batch.rejected]
+    if not converted.spans:
+        return OtlpBatch(None, converted.total, reasons)
+    # The native validation of /v1/ingest over the converted spans; its refusals join the reasons.
+    batch = decode_batch(_encode({"spans": converted.spans}), JSON, max_spans)
+    reasons += [f"span {r.id or '?'}: {_AT_INDEX.sub('', r.error)}" for r in batch.rejected]
     return OtlpBatch(batch, converted.total, reasons)
-
-
-def decode_otlp(body: bytes, fmt: str, max_spans: int) -> OtlpBatch:
-    """A decompressed OTLP body → validated Lynex spans; BodyError for body-level problems."""
-    return validate(convert_body(body, fmt, max_spans), max_spans)

@@ -22,9 +22,9 @@ from lynex.web.responses import error_response, json_response
 def _scope(request: Request, scope: str) -> str | None:
     """The project the caller may act on for ``scope``; None means every project (control token)."""
     services = request.app.state.services
-    if services.control is not None and services.control.matches(bearer_token(request)):
+    if services.control is not None and services.control.matches(bearer_token(request.headers)):
         return None
-    return require_key(request, services.meta, scope).project_id
+    return require_key(request.headers, services.meta, scope).project_id
 
 
 @post("/v1/admin/compact", sync_to_thread=True)

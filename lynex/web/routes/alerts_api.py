@@ -22,7 +22,7 @@ MAX_INCIDENTS = 1000
 
 
 def _project(request: Request) -> str:
-    return require_key(request, request.app.state.services.meta, "admin").project_id
+    return require_key(request.headers, request.app.state.services.meta, "admin").project_id
 
 
 def _alerts(request: Request):

@@ -12,31 +12,17 @@ import time
 
 import anyio
 import msgspec
-from litestar import Request, asgi
+from litestar import asgi
 from litestar.types import Receive, Scope, Send
 
 from lynex.ingest.decode import BodyError, content_format, decode_batch, inflate
 from lynex.ingest.pipeline import AtCapacity, StorageUnavailable
 from lynex.web.asgi import Disconnected, receive_body, request_headers, send_response
-from lynex.web.auth import AuthFailure, require_token, token_from
+from lynex.web.auth import AuthFailure, require_key
 
 # Decoding a body this large would hold the event loop for milliseconds: do it in a thread.
 _OFFLOAD_BYTES = 1 << 20
 _encode = msgspec.json.encode
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyError(413, f"body is {declared} bytes; the limit is {limit} (max_body_bytes)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyError(413, f"body is over the limit of {limit} bytes (max_body_bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _answer(send: Send, status: int, content, headers: dict[str, str] | None = None) -> None:
@@ -59,8 +45,7 @@ async def ingest_spans(scope: Scope, receive: Receive, send: Send) -> None:
     metrics = services.metrics
     headers = request_headers(scope)
     try:
-        key = require_token(token_from(headers.get("authorization"), headers.get("x-lynex-api-key")),
-                            services.meta, "ingest")
+        key = require_key(headers, services.meta, "ingest")
         fmt = content_format(headers.get("content-type"))
         body = await receive_body(receive, headers.get("content-length"), config.max_body_bytes)
         encoding = headers.get("content-encoding")

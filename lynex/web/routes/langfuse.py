@@ -18,9 +18,9 @@ from lynex.ingest.decode import JSON, BodyError, decode_batch, inflate
 from lynex.ingest.langfuse import convert_batch
 from lynex.ingest.pipeline import AtCapacity, StorageUnavailable
 from lynex.storage.meta import ApiKey, MetaStore
+from lynex.web.asgi import read_body
 from lynex.web.auth import AuthFailure, require_key
 from lynex.web.responses import error_response, json_response
-from lynex.web.routes.ingest import read_body
 
 _PUBLIC_PREFIX = "pk-lx-"
 
@@ -30,7 +30,7 @@ def langfuse_key(request: Request, meta: MetaStore, scope: str) -> ApiKey:
     header = request.headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "basic":
-        return require_key(request, meta, scope)
+        return require_key(request.headers, meta, scope)
     try:
         public, _, secret = base64.b64decode(token.strip(), validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):

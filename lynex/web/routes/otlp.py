@@ -20,7 +20,7 @@ from lynex.ingest.decode import BodyError, inflate
 from lynex.ingest.otlp import JSON, decode_otlp, otlp_format
 from lynex.ingest.otlp.wire import encode_response, encode_status, media_type
 from lynex.ingest.pipeline import AtCapacity, StorageUnavailable
-from lynex.web.auth import AuthFailure, require_token, token_from
+from lynex.web.auth import AuthFailure, require_key
 from lynex.web.asgi import Disconnected, receive_body, request_headers, send_response
 
 # Converting takes ~15-20 µs per span under the GIL either way; in a worker thread the event loop
@@ -54,8 +54,7 @@ async def export_traces(scope: Scope, receive: Receive, send: Send) -> None:
         if not services.ready:  # the OTLP listener can be up before the lifespan finished
             await _error(send, fmt, 503, "Lynex is starting; retry shortly", {"Retry-After": "1"})
             return
-        key = require_token(token_from(headers.get("authorization"), headers.get("x-lynex-api-key")),
-                            services.meta, "ingest")
+        key = require_key(headers, services.meta, "ingest")
         body = await receive_body(receive, headers.get("content-length"), config.max_body_bytes)
         encoding = headers.get("content-encoding")
 

@@ -26,7 +26,7 @@ def filter_from_query(params) -> SpanFilter:
 @get("/v1/spans", sync_to_thread=True)
 def list_spans(request: Request) -> Response:
     services = request.app.state.services
-    key = require_key(request, services.meta, "read")
+    key = require_key(request.headers, services.meta, "read")
     flt = filter_from_query(request.query_params)
     raw_limit = request.query_params.get("limit", "50")
     if not raw_limit.isdigit():
@@ -39,7 +39,7 @@ def list_spans(request: Request) -> Response:
 @get("/v1/spans/{span_id:str}", sync_to_thread=True)
 def get_span(request: Request, span_id: FromPath[str]) -> Response:
     services = request.app.state.services
-    key = require_key(request, services.meta, "read")
+    key = require_key(request.headers, services.meta, "read")
     row = services.queries.get_span(key.project_id, span_id)
     if row is None:
         return error_response(404, f"span '{span_id}' not found in this project")
@@ -49,7 +49,7 @@ def get_span(request: Request, span_id: FromPath[str]) -> Response:
 @get("/v1/traces/{trace_id:str}", sync_to_thread=True)
 def get_trace(request: Request, trace_id: FromPath[str]) -> Response:
     services = request.app.state.services
-    key = require_key(request, services.meta, "read")
+    key = require_key(request.headers, services.meta, "read")
     rows = services.queries.trace_spans(key.project_id, trace_id)
     if not rows:
         return error_response(404, f"trace '{trace_id}' not found in this project")

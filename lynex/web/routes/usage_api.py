@@ -14,7 +14,7 @@ from lynex.web.responses import json_response
 
 def _caller_projects(request: Request, services) -> list[str] | None:
     """Projects the caller may see: None (all) for an admin key, else the key's own project."""
-    token = bearer_token(request)
+    token = bearer_token(request.headers)
     if not token:
         raise AuthFailure(401, "missing API key: send 'Authorization: Bearer <key>'")
     key = services.meta.authenticate(token)
