@@ -174,6 +174,7 @@ def start_server(data: Path, ready_tries: int = 400, source: Path = ROOT) -> tup
 
 GAUGES = ("lynex_buffer_bytes", "lynex_memtable_bytes", "lynex_duckdb_memory_bytes", "lynex_arrow_allocated_bytes",
           "lynex_search_queued_bytes")
+COUNTS = ("lynex_search_dropped_rows",)  # rows the indexer's queue could not take (read back later)
 
 
 def server_cpu(server: psutil.Process) -> float:
@@ -188,14 +189,18 @@ def server_cpu(server: psutil.Process) -> float:
     return total
 
 
-def server_rss(server: psutil.Process) -> int:
-    """RSS of the server and its children (the enrichment worker process)."""
-    total = server.memory_info().rss
-    for child in server.children(recursive=True):
+def server_rss(server: psutil.Process, peaks: dict[int, int] | None = None) -> int:
+    """RSS of the server and its children (enrichment worker, search writer); ``peaks`` keeps
+    each process's highest RSS, by pid."""
+    total = 0
+    for proc in [server, *server.children(recursive=True)]:
         try:
-            total += child.memory_info().rss
+            rss = proc.memory_info().rss
         except psutil.Error:
-            pass
+            continue
+        total += rss
+        if peaks is not None:
+            peaks[proc.pid] = max(peaks.get(proc.pid, 0), rss)
     return total
 
 
@@ -228,6 +233,7 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
     lags: list[float] = []
     probes_acked = [0]
     rss: list[int] = []
+    peaks: dict[int, int] = {}
     prober = threading.Thread(target=probe, args=(port, key, stop, lags, probes_acked), daemon=True)
     prober.start()
     workers = [mp.Process(target=worker, args=(port, key, rate / procs, duration, threads, out, f"{name}{i}"))
@@ -242,9 +248,9 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
     # left its queue, so waiting for the processes first would deadlock on long runs.
     results: list[dict] = []
     while len(results) < len(workers):
-        rss.append(server_rss(server))
+        rss.append(server_rss(server, peaks))
         if ticks % 4 == 0:  # a scrape every 2 s, like a (busy) Prometheus
-            for gauge, value in scrape_gauges(port, GAUGES).items():
+            for gauge, value in scrape_gauges(port, GAUGES + COUNTS).items():
                 gauges[gauge] = max(gauges.get(gauge, 0.0), value)
         ticks += 1
         try:
@@ -276,11 +282,14 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
         print(f"ack → queryable ms ({len(lags)} probes): p50 {pct(lags, .5) * 1e3:.0f}  "
               f"p99 {pct(lags, .99) * 1e3:.0f}  max {max(lags) * 1e3:.0f}")
     if rss:
-        print(f"server RSS MiB (server + enrichment worker): start {rss[0] / 2**20:.0f}  max {max(rss) / 2**20:.0f}"
-              f"  end {rss[-1] / 2**20:.0f}")
+        print(f"server RSS MiB (server + its worker processes): start {rss[0] / 2**20:.0f}  max {max(rss) / 2**20:.0f}"
+              f"  end {rss[-1] / 2**20:.0f}; peak per process: server {peaks.pop(server.pid, 0) / 2**20:.0f}, "
+              + ", ".join(f"child {pid} {v / 2**20:.0f}" for pid, v in sorted(peaks.items()) if v > 32 << 20))
     if gauges:
         print("max of gauges MiB: " + "  ".join(f"{n.removeprefix('lynex_').removesuffix('_bytes')} {v / 2**20:.0f}"
-                                              for n, v in gauges.items()))
+                                              for n, v in gauges.items() if n in GAUGES))
+        print("search index: rows left to catch-up by a full queue "
+              f"{gauges.get('lynex_search_dropped_rows', 0):,.0f}")
     figures = {"spans/s": acked / elapsed, "CPU µs/span": cpu / max(acked, 1) * 1e6, "ack p50": pct(latencies, .5) * 1e3, "ack p99": pct(latencies, .99) * 1e3,
                "queryable p99": pct(lags, .99) * 1e3, "RSS max MiB": max(rss) / 2**20 if rss else float("nan"),
                "503s": statuses.get(503, 0)}

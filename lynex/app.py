@@ -78,10 +78,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         services.hot.describe_metrics(services.metrics)
         services.metrics.gauge("lynex_arrow_allocated_bytes", pa.total_allocated_bytes,
                                "Bytes allocated by Arrow's memory pool (memtable, tables in flight).")
-        search_settings = SearchSettings()
-        # The enricher prepares each span's search text, off the server's GIL when it is a process.
-        enricher = Enricher(load_price_table(config.prices_file), config.max_text_bytes,
-                            search_max_chars=search_settings.max_chars_per_span)
+        enricher = Enricher(load_price_table(config.prices_file), config.max_text_bytes)
         # The search index before the pipeline: on exit the pipeline drains first, then the index
         # commits what it was handed. It catches up from the store above its own watermark.
         def every_tier_after(after_seq: int, max_rows: int):
@@ -92,7 +89,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
             return services.queries.rows_after(after_seq, max_rows) if services.queries else None
 
         ready_failed = threading.Event()
-        services.search = stack.enter_context(SearchIndex(config.data_dir / "search", search_settings,
+        services.search = stack.enter_context(SearchIndex(config.data_dir / "search", SearchSettings(),
                                                           source=every_tier_after))
         stack.callback(ready_failed.set)  # unwound before the index stops: a waiting catch-up gives up
         services.search.describe_metrics(services.metrics)

@@ -113,35 +113,7 @@ def test_enricher_golden_cases(case):
             assert actual == expected, key
 
 
-def test_enricher_prepares_the_search_text_the_indexer_would():
-    import msgspec
-
-    from lynex.ingest.processor import Enricher
-    from lynex.ingest.wal import Record
-    from lynex.search import text as search_text
-    from lynex.storage.schema import COLUMN_NAMES
-
-    spans = [
-        {"id": "a", "name": "chat", "model": "gpt-4o", "input": [{"role": "user", "content": "Hello世界 weather"}],
-         "output": {"role": "assistant", "content": "sunny"}, "metadata": {"tenant": "acme"}},
-        {"id": "b", "kind": "tool", "input": "not json text"},
-    ]
-    record = Record("p", 1, 1_735_689_600_000_000, "json", [msgspec.json.encode(s) for s in spans], 2)
-    plain = Enricher(load_price_table(), 1 << 20).table([record])
-    table = Enricher(load_price_table(), 1 << 20, search_max_chars=1000).table([record])
-    assert plain.column_names == list(COLUMN_NAMES)
-    assert table.column_names == list(COLUMN_NAMES) + [search_text.WORDS_COLUMN, search_text.CHARS_COLUMN]
-    assert table.select(COLUMN_NAMES).equals(plain)
-    for row in table.to_pylist():
-        expected = search_text.prepared(row["name"], row["model"], row["input"], row["output"], row["metadata"], 1000)
-        assert (row[search_text.WORDS_COLUMN], row[search_text.CHARS_COLUMN]) == expected
-    first = table.to_pylist()[0]
-    assert "weather" in first[search_text.WORDS_COLUMN] and "tenant" in first[search_text.WORDS_COLUMN]
-    assert first[search_text.CHARS_COLUMN] == "世界"
-
-
-@pytest.mark.parametrize("search", [0, 1000])
-def test_salvage_stores_every_span_of_a_record_enrichment_cannot_handle(search):
+def test_salvage_stores_every_span_of_a_record_enrichment_cannot_handle():
     import msgspec
 
     from lynex.ingest.processor import Enricher
@@ -151,7 +123,7 @@ def test_salvage_stores_every_span_of_a_record_enrichment_cannot_handle(search):
     good = msgspec.json.encode({"id": "fine", "model": "gpt-4o", "usage": {"input_tokens": 3, "output_tokens": 4}})
     bad = b'{"id": "odd", "latency_ms": "not a number", "input": "kept"}'  # past validation only by a bug
     record = Record("p", 10, 1_735_689_600_000_000, "json", [good, bad], 2)
-    enricher = Enricher(load_price_table(), 1 << 20, search_max_chars=search)
+    enricher = Enricher(load_price_table(), 1 << 20)
     with pytest.raises(Exception):
         enricher.table([record])
     table = enricher.salvage(record)
@@ -160,15 +132,14 @@ def test_salvage_stores_every_span_of_a_record_enrichment_cannot_handle(search):
     assert rows[0]["total_tokens"] == 7 and "enrichment_failed" not in rows[0]["flags"]
     assert rows[1]["flags"] == ["enrichment_failed"] and rows[1]["status"] == "error"
     assert rows[1]["input"] == bad.decode() and "latency_ms" in rows[1]["error_message"]
-    assert table.num_columns == len(COLUMN_NAMES) + (2 if search else 0)
+    assert table.column_names == list(COLUMN_NAMES)
 
     broken = Record("p", 20, 1_735_689_600_000_000, "json-batch", [b'{"spans": [oops'], 3)
     (row,) = enricher.salvage(broken).select(COLUMN_NAMES).to_pylist()
     assert row["id"] == "unprocessable-20" and row["flags"] == ["enrichment_failed"]
 
 
-@pytest.mark.parametrize("search", [0, 1000])
-def test_worker_process_gives_the_same_table_as_in_thread_enrichment(search):
+def test_worker_process_gives_the_same_table_as_in_thread_enrichment():
     import msgspec
 
     from lynex.ingest.processor import Enricher
@@ -179,8 +150,8 @@ def test_worker_process_gives_the_same_table_as_in_thread_enrichment(search):
               "metadata": {"n": i}} for i in range(50)]
     records = [Record("p", 1, 1_735_689_600_000_000, "json-batch", [msgspec.json.encode({"spans": spans})], 50),
                Record("p", 51, 1_735_689_600_000_000, "json", [msgspec.json.encode({"id": "solo"})], 1)]
-    local = Enricher(load_price_table(), 1 << 20, search).table(records)
-    with ProcessorWorker("", 1 << 20, search) as worker:
+    local = Enricher(load_price_table(), 1 << 20).table(records)
+    with ProcessorWorker("", 1 << 20) as worker:
         assert worker.table(records).equals(local)
         with pytest.raises(WorkerFailed):  # an error is reported, and the worker carries on
             worker.table([Record("p", 60, 0, "json", [b'{"id": 1}'], 1)])

@@ -29,7 +29,6 @@ from lynex.ingest.workers import ProcessorWorker
 from lynex.metrics import Metrics
 from lynex.models import IngestResult
 from lynex.storage.hot import HotStore
-from lynex.storage.schema import COLUMN_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class Pipeline:
         self._flush_bytes = settings.buffer_max_bytes // 2
         self.recent = RecentIds(settings.dedup_window)
         self.wal = WriteAheadLog(wal_dir, fsync=settings.wal_fsync, on_durable=self.buffer.push)
-        self.worker = (ProcessorWorker(settings.prices_file, settings.max_text_bytes, enricher.search_max_chars)
+        self.worker = (ProcessorWorker(settings.prices_file, settings.max_text_bytes)
                        if settings.processor_process else None)
         self.listeners: list[Callable[[pa.Table], None]] = []  # live tail, realtime detectors
         self._writer_jobs: list[tuple[Callable, Future]] = []
@@ -234,9 +233,7 @@ class Pipeline:
         self._publish(table, records[-1].last_seq)
 
     def _publish(self, table: pa.Table, last_seq: int) -> None:
-        # Columns beyond the stored schema (prepared search text) are for listeners only.
-        stored = table.select(COLUMN_NAMES) if table.num_columns > len(COLUMN_NAMES) else table
-        self.memtable.add(stored, last_seq)
+        self.memtable.add(table, last_seq)
         self.visible_seq = last_seq
         for listener in self.listeners:
             try:

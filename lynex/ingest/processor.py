@@ -21,7 +21,6 @@ from lynex.ingest.enrich import errors, text, tokens
 from lynex.ingest.enrich.cost import PriceTable, compute_cost
 from lynex.ingest.wal import Record
 from lynex.models import RawSpan
-from lynex.search import text as search_text
 from lynex.storage.schema import ARROW_SCHEMA, COLUMN_NAMES
 
 _EPOCH = dt.date(1970, 1, 1)
@@ -59,12 +58,9 @@ def _binary_as_string(values: list[bytes | None]) -> pa.Array:
 class Enricher:
     """Holds what enrichment needs (price table, limits); ``table`` does the work."""
 
-    def __init__(self, prices: PriceTable, max_text_bytes: int, search_max_chars: int = 0):
+    def __init__(self, prices: PriceTable, max_text_bytes: int):
         self.prices = prices
         self.max_text_bytes = max_text_bytes
-        # > 0: also prepare each span's full-text-search text (two extra columns, see
-        # lynex.search.text.WORDS_COLUMN) so the indexer in the server process only adds documents.
-        self.search_max_chars = search_max_chars
 
     def table(self, records: list[Record]) -> pa.Table:
         """One Arrow table (schema ARROW_SCHEMA) for all spans of ``records``."""
@@ -83,10 +79,7 @@ class Enricher:
             _binary_as_string(cols[name]) if name in _PAYLOADS else pa.array(cols[name], type=field.type)
             for name, field in zip(COLUMN_NAMES, ARROW_SCHEMA)
         ]
-        table = pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
-        if self.search_max_chars:
-            table = self._with_search_text(table, cols)
-        return table
+        return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
     def salvage(self, record: Record) -> pa.Table:
         """Rows for ``record`` even when enrichment fails: span by span, and a span that still
@@ -119,17 +112,7 @@ class Enricher:
                    kind="llm", start_time=record.received_us, status="error", error_type="LynexEnrichmentError",
                    error_message=f"{type(exc).__name__}: {exc}"[:2000], error_class="other",
                    input=text, flags=["enrichment_failed"], received_at=record.received_us, seq=record.seq)
-        table = pa.Table.from_pylist([row], schema=ARROW_SCHEMA)
-        return self._with_search_text(table, {k: [row[k]] for k in ("name", "model", "input", "output", "metadata")}) \
-            if self.search_max_chars else table
-
-    def _with_search_text(self, table: pa.Table, cols: dict[str, list]) -> pa.Table:
-        limit, prepared = self.search_max_chars, search_text.prepared
-        texts = [prepared(name, model, inp, out, meta, limit) for name, model, inp, out, meta in
-                 zip(cols["name"], cols["model"], cols["input"], cols["output"], cols["metadata"])]
-        words = pa.array([w for w, _ in texts], pa.string())
-        chars = pa.array([c for _, c in texts], pa.string())
-        return table.append_column(search_text.WORDS_COLUMN, words).append_column(search_text.CHARS_COLUMN, chars)
+        return pa.Table.from_pylist([row], schema=ARROW_SCHEMA)
 
     def _row(self, span: RawSpan, fmt: str, record: Record, seq: int, add) -> None:
         flags: list[str] = []

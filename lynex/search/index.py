@@ -41,15 +41,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import tantivy
 
-from lynex.search import text as _text
 from lynex.search.query import QueryBuilder
 from lynex.search.schema import FORMAT_VERSION, analyzers, schema, to_us
+from lynex.search.writer import INDEX_COLUMNS, DeleteSpec, LocalWriter, WriterGone, WriterProcess, lower_priority
 
 log = logging.getLogger(__name__)
 
 _MAX_TERMS = 1024  # per delete batch: term-set queries stay small
-# What a queued table keeps (with the text) when its text was prepared by the enricher.
-_KEY_COLUMNS = ["project_id", "seq", "start_time"]
 
 # A source of rows to catch up from: (after_seq, max_rows) → rows with seq > after_seq ordered by
 # seq (an Arrow table with at least project_id, seq, start_time, name, model, input, output,
@@ -67,9 +65,11 @@ class SearchSettings:
     backlog_max_bytes: int = 32_000_000  # …or bytes queued (prepared text is ~1 KB per chat span)
     writer_heap_bytes: int = 64_000_000  # tantivy's indexing memory, split between its threads (RSS budget)
     writer_threads: int = 2  # tantivy indexing threads (they run niced: see indexer_nice)
+    writer_process: bool = True  # write in a child process (see lynex.search.writer); False: in-thread
     indexer_nice: int = 10  # Linux: the indexer and tantivy's threads yield the CPU to ingest
     max_chars_per_span: int = 64_000  # longer span text is indexed up to here only
     catchup_batch_rows: int = 20_000  # rows read from the source per call
+    gap_batch_rows: int = 2_000  # …while spans are arriving: the queue waits at most one such read
     catchup_patience_s: float = 60.0  # how long a gap may stay unreadable before it is left to restart
     first_window_s: float = 3600.0  # search looks at the newest hour first, then 8× wider
     close_timeout_s: float = 30.0  # how long __exit__ keeps indexing the queue before it gives up
@@ -103,10 +103,15 @@ class SearchIndex:
         self._queued_rows = 0
         self._queued_bytes = 0
         self._max_seen = 0  # highest seq handed to add()
-        self._gap_from = 0  # lowest seq dropped from a full queue and not yet caught up (0 = none)
-        self._gap_to = 0  # highest such seq
+        # Seq ranges [lo, hi] not in the index (dropped by a full queue, lost with a writer), sorted
+        # and disjoint; read back from the source when the queue is idle. _stuck: ranges the source
+        # could not give back; only the next start re-feeds them.
+        self._gaps: list[list[int]] = []
+        self._stuck_from = 0
+        self._gap_waited_since: float | None = None
+        self._last_add = 0.0  # monotonic time of the last add()
         self._deletes: list[_PendingDelete] = []
-        self._indexed_upto = 0  # every seq ≤ this is in the writer (committed or pending)
+        self._indexed_upto = 0  # every seq ≤ this, outside _gaps, is in the writer (committed or pending)
         self._watermark = 0  # every seq ≤ this is committed (persisted in state.json)
         self._pending_docs = 0
         self._newest_us: int | None = None  # bounds of start_time over indexed spans (deletes
@@ -118,6 +123,7 @@ class SearchIndex:
         self._deadline = 0.0
         self._thread: threading.Thread | None = None
         self.dropped_rows = 0  # rows a full queue could not take (caught up later)
+        self.writer_restarts = 0  # writer processes that died and were replaced
         self.failed_rows = 0  # rows skipped because they could not be indexed
         self.last_error: str | None = None
 
@@ -143,8 +149,12 @@ class SearchIndex:
             self._thread = None
         with self._wlock:
             if self._writer is not None:
-                self._commit_locked()
-                self._writer.wait_merging_threads()  # consumes the writer
+                try:
+                    self._commit_locked()
+                    self._writer.close()
+                except WriterGone:  # the next start re-feeds what is above the watermark
+                    log.warning("search writer gone at shutdown; rows above seq %d are re-fed at the "
+                                "next start", self._watermark)
                 self._writer = None
         self._index = None
 
@@ -173,18 +183,45 @@ class SearchIndex:
 
     def _start_writer(self) -> None:
         """In the indexer thread: lower its priority first, so that tantivy's indexing and merge
-        threads (spawned here, inheriting it) give way to ingest when the CPU is short."""
-        if self.settings.indexer_nice and hasattr(os, "setpriority"):
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.settings.indexer_nice)
-            except OSError:
-                log.debug("could not lower the search indexer's priority", exc_info=True)
-        s = self.settings
+        threads (spawned here or by the writer process, inheriting it) give way to ingest."""
+        lower_priority(self.settings.indexer_nice)
         with self._wlock:
-            self._writer = self._index.writer(s.writer_heap_bytes, s.writer_threads)
-            # Drop documents committed above the persisted watermark: they will be re-fed.
-            self._writer.delete_documents_by_query(self._q.range("seq", self._watermark + 1, None))
-            self._commit_locked(force=True)
+            self._open_writer_locked()
+
+    def _open_writer_locked(self) -> None:
+        s = self.settings
+        kind = WriterProcess if s.writer_process else LocalWriter
+        self._writer = kind(self.directory / "index", s.writer_heap_bytes, s.writer_threads,
+                            s.max_chars_per_span, s.indexer_nice)
+        # Drop documents committed above the persisted watermark: they will be re-fed.
+        self._writer.delete(("above", self._watermark))
+        self._commit_locked(force=True)
+
+    def _replace_writer_locked(self, lost_upto: int = 0) -> None:
+        """The writer process died: what it had not committed is lost. Start a new one; everything
+        above the watermark (up to ``lost_upto`` at least) becomes a gap, read back from the
+        source like a dropped table."""
+        self.writer_restarts += 1
+        log.error("search writer process died; starting a new one and re-feeding seqs above %d", self._watermark)
+        lost_upto = max(lost_upto, self._indexed_upto)
+        self._indexed_upto = lost_upto
+        self._pending_docs = 0
+        if lost_upto > self._watermark:
+            self._add_gap(self._watermark + 1, lost_upto)
+        self._open_writer_locked()
+
+    def _writing(self, fn, indexing: pa.Table | None = None) -> None:
+        """``fn()`` under the writer lock. A dead writer process is replaced; then ``fn`` runs again,
+        unless it was indexing rows: those join the gap of what the dead writer lost."""
+        with self._wlock:
+            try:
+                fn()
+            except WriterGone:
+                if indexing is None:
+                    self._replace_writer_locked()
+                    fn()
+                else:
+                    self._replace_writer_locked(pc.max(indexing.column("seq")).as_py() or 0)
 
     # -- state file ---------------------------------------------------------------------------
     def _read_state(self) -> dict | None:
@@ -213,23 +250,17 @@ class SearchIndex:
         n = table.num_rows
         if n == 0:
             return True
-        if _text.WORDS_COLUMN in table.column_names:
-            # Keep only what indexing needs. The key columns are copied: as slices they would keep
-            # the whole enriched batch (prompts, responses) alive while it waits here; the text
-            # columns arrive in buffers of their own (see lynex.ingest.workers).
-            keys = table.select(_KEY_COLUMNS).take(pa.array(range(n), pa.int32()))
-            table = keys.append_column(_text.WORDS_COLUMN, table.column(_text.WORDS_COLUMN)) \
-                .append_column(_text.CHARS_COLUMN, table.column(_text.CHARS_COLUMN))
+        table = table.select(INDEX_COLUMNS)  # the rest of the enriched batch is not held here
         seqs = table.column("seq")
         lo, hi = pc.min(seqs).as_py(), pc.max(seqs).as_py()
         size = table.nbytes
         with self._cv:
             self._max_seen = max(self._max_seen, hi)
+            self._last_add = time.monotonic()
             if (self._queued_rows + n > self.settings.backlog_max_rows
                     or (self._queue and self._queued_bytes + size > self.settings.backlog_max_bytes)):
                 self.dropped_rows += n
-                self._gap_from = lo if not self._gap_from else min(self._gap_from, lo)
-                self._gap_to = max(self._gap_to, hi)
+                self._add_gap(lo, hi)
                 return False
             self._queue.append(table)
             self._queued_rows += n
@@ -251,7 +282,7 @@ class SearchIndex:
                 if self._catchup_needed or self._gap_due():
                     self._catch_up()
                 with self._cv:
-                    if not self._queue and not self._stop:
+                    if not self._queue and not self._stop and not (self._gaps and self.source is not None):
                         self._cv.wait(self._until_commit())
                     table = self._queue.popleft() if self._queue else None
                     if table is not None:
@@ -260,13 +291,11 @@ class SearchIndex:
                     elif self._stop:
                         return
                 if table is not None:
-                    with self._wlock:
-                        self._index_table(table)
+                    self._writing(lambda: self._index_table(table), indexing=table)
                 if self._stop and time.monotonic() > self._deadline:
                     self._abandon_queue()
                     return
-                with self._wlock:
-                    self._commit_locked()
+                self._writing(self._commit_locked)
             except Exception as exc:  # keep indexing: one bad batch must not stop search
                 self.last_error = f"search indexer: {exc}"
                 log.exception("search indexer failed; carrying on")
@@ -276,19 +305,31 @@ class SearchIndex:
         """Shutting down with rows still queued: keep the watermark below them (re-fed at start)."""
         with self._cv:
             if self._queue:
-                lo = min(pc.min(t.column("seq")).as_py() for t in self._queue)
-                self._gap_from = lo if not self._gap_from else min(self._gap_from, lo)
-                self._gap_to = max(self._gap_to, self._max_seen)
                 log.warning("search index: %d queued rows left for the next start", self._queued_rows)
+                for t in self._queue:
+                    self._add_gap(pc.min(t.column("seq")).as_py(), pc.max(t.column("seq")).as_py())
                 self._queue.clear()
                 self._queued_rows = self._queued_bytes = 0
 
-    def _gap_due(self) -> bool:
-        """A gap waits to be read back once the queued rows below it are indexed."""
+    def _add_gap(self, lo: int, hi: int) -> None:
+        """Record [lo, hi] as not indexed (merged with overlapping or adjacent ranges)."""
         with self._cv:
-            if self._gap_to <= self._indexed_upto:
-                return False
-            return not self._queue or pc.min(self._queue[0].column("seq")).as_py() >= self._gap_from
+            merged = [lo, hi]
+            kept = []
+            for g in self._gaps:
+                if g[1] + 1 < merged[0] or merged[1] + 1 < g[0]:
+                    kept.append(g)
+                else:
+                    merged = [min(g[0], merged[0]), max(g[1], merged[1])]
+            kept.append(merged)
+            self._gaps = sorted(kept)
+
+    def _gap_due(self) -> bool:
+        """Gaps are read back from the store only when the queue is idle: rows in the queue are
+        already in memory, gaps cost a read. Under a sustained overload the index keeps up with
+        the newest spans it can, and fills the gaps once ingest slows down."""
+        with self._cv:
+            return bool(self._gaps) and self.source is not None and not self._queue
 
     def _until_commit(self) -> float:
         if not self._pending_docs:
@@ -296,63 +337,82 @@ class SearchIndex:
         return max(0.0, self._first_pending_at + self.settings.commit_interval_s - time.monotonic())
 
     def _catch_up(self) -> None:
-        """Read rows above what is indexed back from the source, until the gap is covered (at
-        start: until the source has nothing newer). A gap not covered keeps the watermark below
-        it (see _watermark_floor), so the next start reads it again."""
+        """At start (``_catchup_needed``): read every row above the watermark back from the
+        source, until it has nothing newer. Otherwise: read back one chunk of the oldest gap."""
         if self.source is None:
             self._catchup_needed = False
-            if self._gap_to > self._indexed_upto:
-                log.warning("search index: %d rows dropped from a full queue and no source to read "
-                            "them back; they are re-fed at the next start", self.dropped_rows)
-                self._indexed_upto = self._gap_to  # keep indexing newer rows; watermark stays low
             return
-        waited_since = None
-        caught = False
-        s = self.settings
+        if not self._catchup_needed:
+            self._fill_gap()
+            return
         while not self._stop:
-            table = self.source(self._indexed_upto, s.catchup_batch_rows)
-            if table is not None and table.num_rows:
-                waited_since = None
-                with self._wlock:
-                    self._index_table(table)
-                    self._commit_locked()
-                if self._catchup_needed or self._gap_to > self._indexed_upto:
-                    continue
-            with self._cv:
-                target = self._gap_to
-            if target <= self._indexed_upto:
-                caught = True
+            table = self.source(self._indexed_upto, self.settings.catchup_batch_rows)
+            if table is None or not table.num_rows:
                 break
-            # The gap is not readable yet (e.g. still in memory, not flushed to DuckDB): wait.
-            waited_since = waited_since or time.monotonic()
-            if time.monotonic() - waited_since > s.catchup_patience_s:
-                log.warning("search index: seqs %d..%d not readable from the source; left for the "
-                            "next start", self._indexed_upto + 1, target)
-                self._indexed_upto = target
-                break
-            time.sleep(0.2)
+            self._writing(lambda: (self._index_table(table), self._commit_locked()), indexing=table)
+            with self._cv:  # what the contiguous read covered is no gap any more
+                self._gaps = [[max(lo, self._indexed_upto + 1), hi] for lo, hi in self._gaps if hi > self._indexed_upto]
+        self._catchup_needed = False
+
+    def _fill_gap(self) -> None:
         with self._cv:
-            self._catchup_needed = False
-            if caught and self._gap_to <= self._indexed_upto:
-                self._gap_from = self._gap_to = 0
+            lo, hi = self._gaps[0]
+        s = self.settings
+        busy = time.monotonic() - self._last_add < 1.0
+        requested = min(s.gap_batch_rows if busy else s.catchup_batch_rows, hi - lo + 1)
+        table = self.source(lo - 1, requested)
+        if table is None or not table.num_rows or pc.min(table.column("seq")).as_py() > hi:
+            # Nothing (more) of the gap in the store: deleted since, or not readable yet (still on
+            # its way to memory). Wait a while; then leave it to the next start.
+            readable_after = table is not None and table.num_rows > 0
+            self._gap_waited_since = self._gap_waited_since or time.monotonic()
+            if readable_after or time.monotonic() - self._gap_waited_since > s.catchup_patience_s:
+                if not readable_after:
+                    log.warning("search index: seqs %d..%d not readable from the source; left for the "
+                                "next start", lo, hi)
+                    self._stuck_from = lo if not self._stuck_from else min(self._stuck_from, lo)
+                with self._cv:
+                    self._gaps.pop(0)
+                self._gap_waited_since = None
+            else:
+                time.sleep(0.2)
+            return
+        self._gap_waited_since = None
+        top = pc.max(table.column("seq")).as_py()
+        self._writing(lambda: (self._index_table(table, lo, hi), self._commit_locked()), indexing=table)
+        with self._cv:
+            if self._gaps and self._gaps[0][0] == lo:
+                if top >= hi or table.num_rows < requested:
+                    self._gaps.pop(0)  # the source has nothing more in [lo, hi]
+                else:
+                    self._gaps[0][0] = top + 1
 
     def _watermark_floor(self) -> int | None:
-        """While rows dropped from a full queue are not indexed, the watermark stays below them."""
-        return self._gap_from - 1 if self._gap_from else None
+        """While rows of a gap are not indexed, the watermark stays below them."""
+        with self._cv:
+            lows = [g[0] for g in self._gaps[:1]] + ([self._stuck_from] if self._stuck_from else [])
+        return min(lows) - 1 if lows else None
 
-    def _index_table(self, table: pa.Table) -> None:
-        """Add the rows above _indexed_upto (minus pending deletes) to the writer (wlock held)."""
+    def _index_table(self, table: pa.Table, lo: int | None = None, hi: int | None = None) -> None:
+        """Add rows to the writer, minus pending deletes (wlock held): those above _indexed_upto,
+        or, when filling a gap, those in [lo, hi]."""
         seq_col = table.column("seq")
-        mask = pc.greater(seq_col, self._indexed_upto)
+        if lo is None:
+            mask = pc.greater(seq_col, self._indexed_upto)
+        else:
+            mask = pc.and_(pc.greater_equal(seq_col, lo), pc.less_equal(seq_col, hi))
         for d in self._deletes:
             mask = pc.and_(mask, pc.invert(self._delete_mask(table, d)))
         table = table.filter(mask)
         if table.num_rows:
             self._add_rows(table)
-            self._indexed_upto = max(self._indexed_upto, pc.max(seq_col).as_py())
-        else:
+        if lo is None:
             self._indexed_upto = max(self._indexed_upto, pc.max(seq_col).as_py() or 0)
-        self._deletes = [d for d in self._deletes if d.upto > self._indexed_upto]
+        with self._cv:
+            oldest_gap = self._gaps[0][0] if self._gaps else None
+        # A pending delete filters rows still to come: queued ones, and gaps read back later.
+        self._deletes = [d for d in self._deletes
+                         if d.upto > self._indexed_upto or (oldest_gap is not None and oldest_gap <= d.upto)]
 
     @staticmethod
     def _delete_mask(table: pa.Table, d: _PendingDelete) -> pa.ChunkedArray:
@@ -365,40 +425,12 @@ class SearchIndex:
         return pc.fill_null(same, False)
 
     def _add_rows(self, table: pa.Table) -> None:
-        ready = _text.WORDS_COLUMN in table.column_names
-        names = ("project_id", "seq") if ready else ("project_id", "seq", "name", "model", "input", "output", "metadata")
-        cols = {name: table.column(name).to_pylist() for name in names}
-        start_col = table.column("start_time").cast(pa.int64())
-        starts = start_col.to_pylist()
-        bounds = pc.min_max(start_col).as_py()
+        bounds = pc.min_max(table.column("start_time").cast(pa.int64())).as_py()
         if bounds["min"] is not None:
             # Widened before the documents are visible, so a search never misses them.
             self._newest_us = max(bounds["max"], self._newest_us or bounds["max"])
             self._oldest_us = min(bounds["min"], self._oldest_us or bounds["min"])
-        max_chars = self.settings.max_chars_per_span
-        Document, prepared = tantivy.Document, _text.prepared
-        add = self._writer.add_document
-        # Text prepared by the enricher (see text.WORDS_COLUMN) when present; else made here.
-        if ready:
-            ready_words = table.column(_text.WORDS_COLUMN).to_pylist()
-            ready_chars = table.column(_text.CHARS_COLUMN).to_pylist()
-        for i, seq in enumerate(cols["seq"]):
-            try:
-                if ready:
-                    words, chars = ready_words[i], ready_chars[i]
-                else:
-                    words, chars = prepared(cols["name"][i], cols["model"][i], cols["input"][i],
-                                            cols["output"][i], cols["metadata"][i], max_chars)
-                doc = Document(project_id=cols["project_id"][i], words=words)
-                doc.add_integer("seq", seq)
-                doc.add_integer("start_time", starts[i] or 0)
-                if chars:
-                    for run in chars.split("\n"):  # separate values: no phrase across runs
-                        doc.add_text("chars", run)
-                add(doc)
-            except Exception:
-                self.failed_rows += 1
-                log.exception("search index: span seq %s could not be indexed; skipped", seq)
+        self.failed_rows += self._writer.add(table)
         if not self._pending_docs:
             self._first_pending_at = time.monotonic()
         self._pending_docs += table.num_rows
@@ -412,7 +444,7 @@ class SearchIndex:
             if age < self.settings.commit_interval_s and self._pending_docs < self.settings.commit_max_docs:
                 return
         self._writer.commit()
-        self._index.reload()
+        self._index.reload()  # the writer may be another process: this reader sees its commit now
         self._pending_docs = 0
         floor = self._watermark_floor()
         watermark = self._indexed_upto if floor is None else min(floor, self._indexed_upto)
@@ -420,41 +452,38 @@ class SearchIndex:
         self._watermark = watermark
 
     # -- deleting -----------------------------------------------------------------------------
-    def _delete(self, query: tantivy.Query, pending: _PendingDelete) -> None:
+    def _delete(self, spec: DeleteSpec, pending: _PendingDelete) -> None:
         with self._cv:
             pending.upto = self._max_seen
-        with self._wlock:
-            if pending.upto > self._indexed_upto:
+
+        def delete() -> None:
+            if pending.upto > self._indexed_upto and pending not in self._deletes:
                 self._deletes.append(pending)
-            self._writer.delete_documents_by_query(query)
+            self._writer.delete(spec)
             self._commit_locked(force=True)
+        self._writing(delete)
 
     def delete_seqs(self, seqs: Iterable[int]) -> None:
         """Remove these spans (GDPR erasure, deleted traces); committed before returning."""
         seqs = sorted({int(s) for s in seqs})
         for i in range(0, len(seqs), _MAX_TERMS):
             chunk = seqs[i:i + _MAX_TERMS]
-            query = tantivy.Query.term_set_query(self._schema, "seq", chunk)
-            self._delete(query, _PendingDelete(0, seqs=frozenset(chunk)))
+            self._delete(("seqs", chunk), _PendingDelete(0, seqs=frozenset(chunk)))
 
     def delete_project(self, project_id: str) -> None:
         """Remove every span of a project; committed before returning."""
-        self._delete(self._q.project(project_id), _PendingDelete(0, project_id=project_id))
+        self._delete(("project", project_id), _PendingDelete(0, project_id=project_id))
 
     def delete_before(self, project_id: str, cutoff_time: dt.datetime | int) -> None:
         """Remove a project's spans that started before ``cutoff_time`` (retention)."""
         cutoff = to_us(cutoff_time)
-        query = tantivy.Query.boolean_query([
-            (tantivy.Occur.Must, self._q.project(project_id)),
-            (tantivy.Occur.Must, self._q.range("start_time", None, cutoff - 1)),
-        ])
-        self._delete(query, _PendingDelete(0, project_id=project_id, before_us=cutoff))
+        self._delete(("project_before", project_id, cutoff), _PendingDelete(0, project_id=project_id, before_us=cutoff))
 
     def rebuild(self, tables: Iterable[pa.Table]) -> None:
         """Drop everything and index these tables (every stored span, any order); call it with
         ingest stopped, or spans only in memory meanwhile come back at the next start."""
         with self._wlock:
-            self._writer.delete_all_documents()
+            self._writer.delete_all()
             self._indexed_upto = 0
             self._commit_locked(force=True)  # watermark 0 until complete: a crash restarts it
             highest = 0
@@ -551,6 +580,8 @@ class SearchIndex:
                       "Bytes of prepared text waiting for the full-text indexer.")
         metrics.gauge("lynex_search_dropped_rows", lambda: self.dropped_rows,
                       "Rows a full indexer queue left to catch-up from the store (since start).")
+        metrics.gauge("lynex_search_writer_restarts", lambda: self.writer_restarts,
+                      "Search writer processes that died and were replaced (since start).")
 
     def stats(self) -> dict[str, int | str | None]:
         """Figures for /metrics and /readyz: backlog, drops, watermark, documents."""
@@ -560,7 +591,9 @@ class SearchIndex:
             "queued_bytes": self._queued_bytes,
             "dropped_rows": self.dropped_rows,
             "failed_rows": self.failed_rows,
+            "writer_restarts": self.writer_restarts,
             "indexed_seq": self._indexed_upto,
+            "gap_rows": sum(hi - lo + 1 for lo, hi in list(self._gaps)),
             "watermark": self._watermark,
             "received_seq": self._max_seen,
             "documents": searcher.num_docs if searcher is not None else 0,

@@ -326,3 +326,48 @@ def test_a_gap_still_open_at_stop_keeps_the_watermark_below_it(tmp_path):
         wait_for(lambda: index.stats()["indexed_seq"] >= refused_from - 1)
     with SearchIndex(path, settings) as index:
         assert index.watermark() == refused_from - 1
+
+
+def test_a_killed_writer_process_is_replaced_and_what_it_lost_is_refed(tmp_path):
+    """The writer runs in a child process; SIGKILL it with documents indexed but not committed:
+    the index starts a new one, reads everything above its watermark back from the source, and
+    deletes issued meanwhile still hold."""
+    import os
+    import signal
+
+    rows = spans(*[{"seq": s, "input": msg(f"survivor {s} {'doomed' if s % 10 == 0 else ''}")}
+                   for s in range(1, 201)])
+
+    stored = rows.slice(0, 100)  # what the store holds so far
+
+    def source(after: int, n: int) -> pa.Table:
+        return stored.filter(pa.compute.greater(stored.column("seq"), after)).slice(0, n)
+
+    settings = FAST.__class__(**{**FAST.__dict__, "commit_interval_s": 3600.0})  # commit on demand only
+    with SearchIndex(tmp_path / "search", settings, source=source) as index:
+        index.add(rows.slice(0, 100))
+        wait_for(lambda: index.stats()["indexed_seq"] == 100)
+        assert index.watermark() == 0  # indexed, not committed
+        pid = index._writer.pid
+        os.kill(pid, signal.SIGKILL)
+        stored = rows
+        index.add(rows.slice(100))  # the indexer finds the writer gone and replaces it
+        index.delete_seqs(range(10, 201, 10))
+
+        def committed_all() -> bool:
+            index._writing(lambda: index._commit_locked(force=True))
+            return index.watermark() == 200
+        wait_for(committed_all)
+        assert index.writer_restarts == 1 and index._writer.pid != pid
+        assert index.search("p1", "survivor", limit=500) == [s for s in range(200, 0, -1) if s % 10]
+        assert index.search("p1", "doomed") == []
+
+
+def test_in_thread_writer_behaves_the_same(tmp_path):
+    settings = FAST.__class__(**{**FAST.__dict__, "writer_process": False})
+    with SearchIndex(tmp_path / "search", settings) as index:
+        assert not hasattr(index._writer, "pid")
+        indexed(index, spans(*[{"seq": s, "input": msg(f"local {s}")} for s in range(1, 11)]))
+        index.delete_seqs([3])
+        index.delete_before("p1", T0 + dt.timedelta(seconds=3))  # seqs 1 and 2 started earlier
+        assert index.search("p1", "local", limit=20) == [10, 9, 8, 7, 6, 5, 4]
