@@ -174,7 +174,8 @@ def start_server(data: Path, ready_tries: int = 400, source: Path = ROOT) -> tup
 
 GAUGES = ("lynex_buffer_bytes", "lynex_memtable_bytes", "lynex_duckdb_memory_bytes", "lynex_arrow_allocated_bytes",
           "lynex_search_queued_bytes")
-COUNTS = ("lynex_search_dropped_rows",)  # rows the indexer's queue could not take (read back later)
+# Rows the indexer's queue could not take (read back later); hot-store reopens after a fatal DuckDB error.
+COUNTS = ("lynex_search_dropped_rows", "lynex_store_reopens")
 
 
 def server_cpu(server: psutil.Process) -> float:
@@ -219,6 +220,18 @@ def scrape_gauges(port: int, names: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
+def server_pss(server: psutil.Process) -> int:
+    """Proportional set size of the server and its children: shared libraries and memory files
+    mapped by several of them count once in total (a sum of RSS counts them in each)."""
+    total = 0
+    for proc in [server, *server.children(recursive=True)]:
+        try:
+            total += proc.memory_full_info().pss
+        except psutil.Error:
+            continue
+    return total
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -234,6 +247,7 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
     probes_acked = [0]
     rss: list[int] = []
     peaks: dict[int, int] = {}
+    pss: list[int] = []
     prober = threading.Thread(target=probe, args=(port, key, stop, lags, probes_acked), daemon=True)
     prober.start()
     workers = [mp.Process(target=worker, args=(port, key, rate / procs, duration, threads, out, f"{name}{i}"))
@@ -250,6 +264,7 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
     while len(results) < len(workers):
         rss.append(server_rss(server, peaks))
         if ticks % 4 == 0:  # a scrape every 2 s, like a (busy) Prometheus
+            pss.append(server_pss(server))
             for gauge, value in scrape_gauges(port, GAUGES + COUNTS).items():
                 gauges[gauge] = max(gauges.get(gauge, 0.0), value)
         ticks += 1
@@ -285,13 +300,17 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
         print(f"server RSS MiB (server + its worker processes): start {rss[0] / 2**20:.0f}  max {max(rss) / 2**20:.0f}"
               f"  end {rss[-1] / 2**20:.0f}; peak per process: server {peaks.pop(server.pid, 0) / 2**20:.0f}, "
               + ", ".join(f"child {pid} {v / 2**20:.0f}" for pid, v in sorted(peaks.items()) if v > 32 << 20))
+    if pss:
+        print(f"server PSS MiB (the same processes, shared pages counted once; every 2 s): max {max(pss) / 2**20:.0f}")
     if gauges:
         print("max of gauges MiB: " + "  ".join(f"{n.removeprefix('lynex_').removesuffix('_bytes')} {v / 2**20:.0f}"
                                               for n, v in gauges.items() if n in GAUGES))
         print("search index: rows left to catch-up by a full queue "
-              f"{gauges.get('lynex_search_dropped_rows', 0):,.0f}")
+              f"{gauges.get('lynex_search_dropped_rows', 0):,.0f}; hot store reopened after a fatal "
+              f"DuckDB error: {gauges.get('lynex_store_reopens', 0):.0f} times")
     figures = {"spans/s": acked / elapsed, "CPU µs/span": cpu / max(acked, 1) * 1e6, "ack p50": pct(latencies, .5) * 1e3, "ack p99": pct(latencies, .99) * 1e3,
                "queryable p99": pct(lags, .99) * 1e3, "RSS max MiB": max(rss) / 2**20 if rss else float("nan"),
+               "PSS max MiB": max(pss) / 2**20 if pss else float("nan"),
                "503s": statuses.get(503, 0)}
     return acked + probes_acked[0], figures
 
@@ -334,7 +353,7 @@ def compare(args) -> None:
     """Alternate runs of an older checkout (``--compare DIR``, e.g. a git worktree) and this one, so
     machine noise hits both alike; print each run and the median per side."""
     import statistics
-    sides = {"before": Path(args.compare).resolve(), "after": ROOT}
+    sides = {"before": Path(args.compare).resolve(), "after": Path(args.source).resolve()}
     seen: dict[str, list[dict]] = {"before": [], "after": []}
     for round_no in range(args.rounds):
         for side, source in sides.items():
@@ -358,11 +377,13 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--compare", metavar="DIR", help="also run the checkout in DIR, alternating (before/after)")
     parser.add_argument("--rounds", type=int, default=2, help="with --compare: runs per side")
+    parser.add_argument("--source", default=str(ROOT), help="checkout to run (default: this one), e.g. a "
+                        "`git archive` snapshot while the working tree has changes of others")
     args = parser.parse_args()
     if args.compare:
         compare(args)
     else:
-        run(args)
+        run(args, Path(args.source).resolve())
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ import tantivy
 
 from lynex.search.query import QueryBuilder
 from lynex.search.schema import FORMAT_VERSION, analyzers, schema, to_us
-from lynex.search.writer import INDEX_COLUMNS, DeleteSpec, LocalWriter, WriterGone, WriterProcess, lower_priority
+from lynex import priority
+from lynex.search.writer import INDEX_COLUMNS, DeleteSpec, LocalWriter, WriterGone, WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class SearchIndex:
     def _start_writer(self) -> None:
         """In the indexer thread: lower its priority first, so that tantivy's indexing and merge
         threads (spawned here or by the writer process, inheriting it) give way to ingest."""
-        lower_priority(self.settings.indexer_nice)
+        priority.lower(self.settings.indexer_nice)
         with self._wlock:
             self._open_writer_locked()
 

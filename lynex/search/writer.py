@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import socket
-import threading
 from pathlib import Path
 from typing import Union
 
@@ -33,7 +31,7 @@ import msgspec
 import pyarrow as pa
 import tantivy
 
-from lynex import ipc, memory
+from lynex import ipc, memory, priority
 from lynex.search import text as _text
 from lynex.search.query import QueryBuilder
 from lynex.search.schema import analyzers, schema
@@ -138,19 +136,10 @@ class LocalWriter:
         self._core.close()
 
 
-def lower_priority(nice: int) -> None:
-    """Before tantivy's threads exist (they inherit it): give way to ingest when CPU is short."""
-    if nice and hasattr(os, "setpriority"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-        except OSError:
-            log.debug("could not lower the search writer's priority", exc_info=True)
-
-
 def _process_main(sock: socket.socket, index_dir: str, heap_bytes: int, threads: int, max_chars: int,
                   nice: int) -> None:
     """Loop of the writer process: one request, one reply, until the socket closes."""
-    lower_priority(nice)
+    priority.lower(nice)
     core = None
     while True:
         try:
