@@ -18,6 +18,8 @@ from lynex.models import Batch, RawSpan, Rejection, Span
 
 JSON = "json"
 MSGPACK = "msgpack"
+# POST /v1/traces logs OTLP protobuf as received and converts it at enrichment (lynex.ingest.otlp.records).
+OTLP = "otlp"
 BATCH_SUFFIX = "-batch"  # a log record holding a whole request body instead of one raw per span
 
 _CONTENT_TYPES = {
@@ -28,8 +30,8 @@ _CONTENT_TYPES = {
 }
 
 # Epoch milliseconds must fall in [2000-01-01, 2100-01-01): catches seconds sent as ms.
-_MIN_EPOCH_MS = 946_684_800_000
-_MAX_EPOCH_MS = 4_102_444_800_000
+MIN_EPOCH_MS = 946_684_800_000
+MAX_EPOCH_MS = 4_102_444_800_000
 
 class TypedBatch(msgspec.Struct):
     spans: list[Span]
@@ -62,7 +64,9 @@ class BodyError(Exception):
 @dataclass(frozen=True)
 class DecodedBatch:
     fmt: str
-    accepted: list[tuple[int, Span, bytes | None]]  # (index in batch, span, raw span; None: see body)
+    # (index in batch, span, raw span; None: see body). OTLP spans are converted only after they
+    # are logged, so theirs carry just the id (what idempotency and quotas need).
+    accepted: list[tuple[int, Span, bytes | None]]
     rejected: list[Rejection]
     body: bytes | None = None  # the whole body when every span is valid (raws are then not split out)
 
@@ -74,7 +78,11 @@ class DecodedBatch:
 
 
 def split_body(fmt: str, body: bytes) -> list[bytes]:
-    """One raw encoded span per element of a ``{"spans": [...]}`` body."""
+    """One raw encoded span per element of a ``{"spans": [...]}`` body (or span of an OTLP request)."""
+    if fmt == OTLP:
+        from lynex.ingest.otlp.records import split_request  # imported here: that package imports this module
+
+        return split_request(body)
     return [bytes(raw) for raw in _batch_decoders[fmt].decode(body).spans]
 
 
@@ -129,7 +137,12 @@ def _field_error(exc: Exception, index: int) -> str:
 
 
 def probe_id(fmt: str, raw: bytes) -> str | None:
+    """The ``id`` of one raw encoded span, or None when it has none or does not decode."""
     try:
+        if fmt == OTLP:
+            from lynex.ingest.otlp.records import span_ids  # imported here: that package imports this module
+
+            return span_ids([raw])[0]
         value = _id_probe[fmt].decode(raw).get("id")
     except Exception:
         return None
@@ -148,17 +161,16 @@ def to_epoch_us(value: dt.datetime | float | None) -> int | None:
     return int(round(value * 1000))
 
 
-def check_span(span: Span) -> str | None:
-    """Cross-field rules msgspec cannot express; returns 'field: reason' or None."""
-    for field in ("start_time", "end_time"):
-        value = getattr(span, field)
-        if isinstance(value, float) and not _MIN_EPOCH_MS <= value < _MAX_EPOCH_MS:
+def check_times(start_time: dt.datetime | float | None, end_time: dt.datetime | float | None) -> str | None:
+    """Cross-field rules msgspec cannot express (a span's time range and order): 'field: reason' or None."""
+    for field, value in (("start_time", start_time), ("end_time", end_time)):
+        if isinstance(value, float) and not MIN_EPOCH_MS <= value < MAX_EPOCH_MS:
             hint = " (looks like seconds; send milliseconds)" if 946_684_800 <= value < 4_102_444_800 else ""
             return f"{field}: epoch milliseconds out of range 2000-01-01..2100-01-01{hint}"
         if isinstance(value, dt.datetime):
             if not 2000 <= value.year < 2100:
                 return f"{field}: timestamp out of range 2000-01-01..2100-01-01"
-    start, end = to_epoch_us(span.start_time), to_epoch_us(span.end_time)
+    start, end = to_epoch_us(start_time), to_epoch_us(end_time)
     if start is not None and end is not None and end < start:
         return "end_time: is before start_time"
     return None
@@ -176,8 +188,8 @@ def decode_batch(body: bytes, fmt: str, max_spans: int) -> DecodedBatch:
         typed = _typed_decoders[fmt].decode(body).spans
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, ValueError):
         typed = None
-    if typed and len(typed) <= max_spans and not any(
-            check_span(span) for span in typed if span.start_time is not None or span.end_time is not None):
+    if typed and len(typed) <= max_spans and not any(check_times(span.start_time, span.end_time) for span in typed
+                                                     if span.start_time is not None or span.end_time is not None):
         return DecodedBatch(fmt, [(i, span, None) for i, span in enumerate(typed)], [], body)
     try:
         batch = _batch_decoders[fmt].decode(body)
@@ -202,7 +214,7 @@ def decode_batch(body: bytes, fmt: str, max_spans: int) -> DecodedBatch:
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, ValueError) as exc:
             rejected.append(Rejection(index, probe_id(fmt, raw_bytes), _field_error(exc, index)))
             continue
-        problem = check_span(span)
+        problem = check_times(span.start_time, span.end_time)
         if problem:
             rejected.append(Rejection(index, span.id, f"spans[{index}].{problem}"))
             continue

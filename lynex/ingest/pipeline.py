@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from lynex import memory
 from lynex.ingest.buffer import SpanBuffer
-from lynex.ingest.decode import BATCH_SUFFIX, SPAN_DECODERS, DecodedBatch
+from lynex.ingest.decode import BATCH_SUFFIX, DecodedBatch
 from lynex.ingest.dedup import RecentIds
 from lynex.ingest.memtable import Memtable
 from lynex.ingest.processor import Enricher
@@ -151,12 +151,9 @@ class Pipeline:
 
     def _keys_of(self, records: list[Record]):
         for record in records:
-            decoder = SPAN_DECODERS[record.span_fmt]
-            for raw in record.span_raws():
-                try:
-                    yield RecentIds.key(record.project_id, decoder.decode(raw).id)
-                except Exception:
-                    continue
+            for span_id in record.span_ids():
+                if span_id is not None:
+                    yield RecentIds.key(record.project_id, span_id)
 
     # -- the request path (event loop) ------------------------------------------------------
     async def ingest(self, project_id: str, batch: DecodedBatch) -> IngestResult:

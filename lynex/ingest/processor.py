@@ -16,9 +16,10 @@ import datetime as dt
 import msgspec
 import pyarrow as pa
 
-from lynex.ingest.decode import BATCH_SUFFIX, JSON, probe_id, to_epoch_us
+from lynex.ingest.decode import BATCH_SUFFIX, JSON, OTLP, probe_id, to_epoch_us
 from lynex.ingest.enrich import errors, text, tokens
 from lynex.ingest.enrich.cost import PriceTable, compute_cost
+from lynex.ingest.otlp import records as otlp_records
 from lynex.ingest.wal import Record
 from lynex.models import RawSpan
 from lynex.storage.schema import ARROW_SCHEMA, COLUMN_NAMES
@@ -50,6 +51,15 @@ def _payload_json(raw: msgspec.Raw, fmt: str) -> bytes | None:
     return None if value is None else _json_encode(value)
 
 
+def _raw_text(fmt: str, raw: bytes) -> str:
+    """One raw span as JSON text, for the row of a span that could not be enriched."""
+    if fmt == JSON:
+        return raw.decode("utf-8")
+    if fmt == OTLP:
+        return otlp_records.json_text(raw)
+    return _json_encode(_msgpack_decode(raw)).decode()
+
+
 def _binary_as_string(values: list[bytes | None]) -> pa.Array:
     # bytes → binary is a memcpy; a view as string is free (the bytes are validated UTF-8 JSON).
     return pa.array(values, type=pa.binary()).view(pa.string())
@@ -68,7 +78,9 @@ class Enricher:
         append = {name: cols[name].append for name in COLUMN_NAMES}
         for record in records:
             fmt = record.span_fmt
-            if record.fmt.endswith(BATCH_SUFFIX):
+            if fmt == OTLP:  # converted here, off the request path: to the JSON body it would have sent
+                fmt, spans = JSON, _batch_decoders[JSON].decode(otlp_records.json_body(record.raws, record.count)).spans
+            elif record.fmt.endswith(BATCH_SUFFIX):
                 spans = _batch_decoders[fmt].decode(record.raws[0]).spans
             else:
                 decoder = _decoders[fmt]
@@ -104,7 +116,7 @@ class Enricher:
     def _minimal_row(self, record: Record, raw: bytes, exc: Exception) -> pa.Table:
         span_id = probe_id(record.span_fmt, raw) or f"unprocessable-{record.seq}"
         try:
-            text = raw.decode("utf-8") if record.span_fmt == JSON else _json_encode(_msgpack_decode(raw)).decode()
+            text = _raw_text(record.span_fmt, raw)
         except Exception:
             text = None
         row = {name: None for name in COLUMN_NAMES}

@@ -25,7 +25,8 @@ from typing import Callable
 
 import msgspec
 
-from lynex.ingest.decode import BATCH_SUFFIX, split_body
+from lynex.ingest.decode import BATCH_SUFFIX, OTLP, probe_id, split_body
+from lynex.ingest.otlp.records import span_ids as otlp_span_ids
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Record(msgspec.Struct, array_like=True, gc=False):
     """One acknowledged ingest request: spans seq..seq+count-1 of one project.
 
     ``raws`` holds one encoded span each, or, when ``fmt`` ends in ``-batch``, the whole
-    request body (``{"spans": [...]}``) as its single element.
+    request body (``{"spans": [...]}``, or an OTLP request) as its single element.
     """
 
     project_id: str
@@ -65,6 +66,12 @@ class Record(msgspec.Struct, array_like=True, gc=False):
         if self.fmt.endswith(BATCH_SUFFIX):
             return split_body(self.span_fmt, self.raws[0])
         return self.raws
+
+    def span_ids(self) -> list[str | None]:
+        """The id of each span (None where a span does not decode): idempotency keys after a restart."""
+        if self.span_fmt == OTLP:  # each raw is a request: read its ids without splitting it
+            return list(otlp_span_ids(self.raws))
+        return [probe_id(self.span_fmt, raw) for raw in self.span_raws()]
 
 
 _encoder = msgspec.msgpack.Encoder()

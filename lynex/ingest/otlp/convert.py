@@ -69,7 +69,8 @@ class Resource:
         return cls(_label(env), _label(release), _label(service), kept)
 
 
-def _ms(nanos: int) -> float | None:
+def ms(nanos: int) -> float | None:
+    """Unix nanos → epoch milliseconds as Lynex spans carry them (None for 0: unset)."""
     return round(nanos / 1e6, 3) if nanos else None  # µs precision, as stored
 
 
@@ -81,13 +82,21 @@ def _error_from(events: list[tuple[str, dict]], status_message: str, attrs: dict
     return {"type": _label(attrs.get("error.type")) or "Error", "message": status_message or ""}
 
 
+def id_problem(trace_id: bytes, span_id: bytes) -> str | None:
+    """Why a span's ids make it unusable, or None (the only reasons ``convert_span`` refuses a span)."""
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+        return "trace_id must be 16 bytes and not all zero"
+    if len(span_id) != 8 or span_id == _ZERO_SPAN:
+        return "span_id must be 8 bytes and not all zero"
+    return None
+
+
 def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, Any]:
     """One OTLP Span → one Lynex span dict; raises ValueError for unusable ids."""
     trace_id, span_id = pb.trace_id, pb.span_id
-    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
-        raise ValueError("trace_id must be 16 bytes and not all zero")
-    if len(span_id) != 8 or span_id == _ZERO_SPAN:
-        raise ValueError("span_id must be 8 bytes and not all zero")
+    problem = id_problem(trace_id, span_id)
+    if problem:
+        raise ValueError(problem)
     # No None values go in (absent fields are left out), so the result needs no filtering pass.
     span: dict[str, Any] = {"id": span_id.hex(), "trace_id": trace_id.hex()}
     parent = pb.parent_span_id
@@ -96,9 +105,9 @@ def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, An
     span["name"] = pb.name[:_LABEL] or "span"
     start, end = pb.start_time_unix_nano, pb.end_time_unix_nano
     if start:
-        span["start_time"] = round(start / 1e6, 3)  # µs precision, as stored
+        span["start_time"] = ms(start)
     if end:
-        span["end_time"] = round(end / 1e6, 3)
+        span["end_time"] = ms(end)
     attrs = attributes(pb.attributes)
     dropped = pb.dropped_attributes_count
     pb_events = pb.events
@@ -141,7 +150,7 @@ def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, An
     if resource.attributes:
         otel["resource"] = resource.attributes
     if len(events) > len(used):
-        otel["events"] = [{"name": name, "time_ms": _ms(pb_events[i].time_unix_nano), "attributes": body}
+        otel["events"] = [{"name": name, "time_ms": ms(pb_events[i].time_unix_nano), "attributes": body}
                           for i, (name, body) in enumerate(events) if i not in used][:MAX_EVENTS]
     if pb.links:
         otel["links"] = [{"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}

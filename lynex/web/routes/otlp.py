@@ -23,11 +23,10 @@ from lynex.ingest.pipeline import AtCapacity, StorageUnavailable
 from lynex.web.auth import AuthFailure, require_key
 from lynex.web.asgi import Disconnected, receive_body, request_headers, send_response
 
-# Converting takes ~15-20 µs per span under the GIL either way; in a worker thread the event loop
-# keeps answering other requests meanwhile. Below this size the hop costs more than it frees.
-# (Converting on the loop itself, or in a converter process, did not raise bench/otlp.py's
-# throughput on a 2-core machine; the process added ~5% server CPU per span for its pipe.)
-_OFFLOAD_BYTES = 64 << 10
+# Spans are converted after they are logged (in the enrichment process), so decoding here costs
+# ~2 µs per span, about what a native body costs: offloaded to a thread at the same size as
+# /v1/ingest, where the event loop would otherwise stall for milliseconds.
+_OFFLOAD_BYTES = 1 << 20
 
 
 async def _send(send: Send, fmt: str, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
