@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -304,6 +305,19 @@ def load_config(
     return config
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+
+
+def memory_size(text: str, name: str) -> int:
+    """Bytes of a size as DuckDB reads it ("512MB" = 512·10⁶, "1GiB" = 2³⁰); ConfigError if unreadable."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ConfigError(f"setting '{name}' must be a size such as 512MB or 2GiB, got {text!r}")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "B").lower()])
+
+
 def _validate(config: Config) -> None:
     if not 0 < config.port < 65536:
         raise ConfigError(f"port must be between 1 and 65535, got {config.port}")
@@ -313,6 +327,15 @@ def _validate(config: Config) -> None:
                  "buffer_max_spans", "buffer_max_bytes", "flush_max_rows", "dedup_window"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"setting '{name}' must be positive, got {getattr(config, name)}")
+    duckdb_bytes = memory_size(config.duckdb_memory_limit, "duckdb_memory_limit")
+    if duckdb_bytes < config.buffer_max_bytes:
+        # An insert carries up to half of buffer_max_bytes; DuckDB needs that much again for the
+        # checkpoint that follows. Measured: with less, a checkpoint under full ingest fails for
+        # want of memory and DuckDB invalidates the database (the store is reopened, but that is
+        # an outage of seconds): refuse the combination instead.
+        raise ConfigError(f"duckdb_memory_limit ({config.duckdb_memory_limit}) must be at least buffer_max_bytes "
+                          f"({config.buffer_max_bytes / MiB:.0f} MiB): DuckDB needs room for an insert of half "
+                          "the buffer and its checkpoint; raise the limit or lower buffer_max_bytes")
     if config.cold_location:
         config.find_cold_location(config.cold_location)  # raises with the list of configured ones
     if config.keep_days < config.local_days:

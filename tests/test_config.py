@@ -31,6 +31,8 @@ def test_env_only_and_lynex_section(tmp_path):
     ({}, {"LYNEX_DEMO": "maybe"}, "LYNEX_DEMO"),
     ({"max_body_bytes": 0}, {}, "max_body_bytes"),
     ({"log_level": "loud"}, {}, "log_level"),
+    ({"duckdb_memory_limit": "lots"}, {}, "duckdb_memory_limit.*512MB"),
+    ({"duckdb_memory_limit": "128MB", "buffer_max_bytes": 256 << 20}, {}, "at least buffer_max_bytes"),
 ])
 def test_errors_name_the_setting(flags, env, needle):
     with pytest.raises(ConfigError, match=needle):
@@ -80,3 +82,10 @@ def test_readme_configuration_table_is_current():
     table = CliRunner().invoke(app, ["settings", "--markdown"]).output.strip()
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert table in readme, "README configuration table is stale: paste `lynex settings --markdown`"
+
+
+def test_memory_sizes_read_as_duckdb_reads_them():
+    from lynex.config import memory_size
+
+    assert memory_size("512MB", "x") == 512_000_000 and memory_size("1GiB", "x") == 1 << 30
+    assert memory_size(" 1.5 gb ", "x") == 1_500_000_000 and memory_size("4096", "x") == 4096
