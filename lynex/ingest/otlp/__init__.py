@@ -69,11 +69,11 @@ def decode_otlp(body: bytes, fmt: str, max_spans: int) -> OtlpBatch:
     protobuf = body if fmt == PROTOBUF else request.SerializeToString()
     if _UNGUARDED_KEY in protobuf:  # rare (OpenInference tags): a false alarm only costs speed
         return convert_and_validate(request, max_spans)
-    return _screen(request, protobuf, max_spans)
+    return screen(request, protobuf, max_spans)
 
 
-def _screen(request, protobuf: bytes, max_spans: int) -> OtlpBatch:
-    """The batch ``convert_and_validate`` would give, with OTLP records instead of JSON spans."""
+def screen(request, protobuf: bytes, max_spans: int) -> OtlpBatch:
+    """The answer ``convert_and_validate`` gives (when no tag is over-long), logging OTLP instead of JSON."""
     reasons: list[str] = []  # the converter's refusals, then the native validation's (as before)
     late: list[Rejection] = []
     accepted: list[tuple[int, Span, None]] = []
