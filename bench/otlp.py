@@ -2,7 +2,7 @@
 
     python bench/otlp.py                      # 4 alternating 10 s phases per protocol
     python bench/otlp.py --seconds 5 --rounds 2
-    python bench/otlp.py --convert-only       # no server: µs per span of each request-path step
+    python bench/otlp.py --convert-only       # no server: µs per span of each OTLP step
 
 `lynex serve` runs as a process; load processes send 100-span requests as fast as the server
 acknowledges them (closed loop). Native spans are bench/ingest.py's ~2 KB JSON spans; the OTLP
@@ -15,10 +15,11 @@ server has enriched, stored and indexed the phase's spans; the next phase starts
 a machine shared with other work, throughput swings with the neighbours while CPU per span stays
 comparable.
 
-``--convert-only`` times the pure request-path steps in this process instead (CPU time, best of
-several repeats, so a busy machine disturbs it less): protobuf parse, conversion to Lynex spans, the
-native validation of the result, all of ``decode_otlp``, and native ``decode_batch`` of the
-equivalent JSON body for comparison.
+``--convert-only`` times the pure steps in this process instead (CPU time, best of several
+repeats, so a busy machine disturbs it less): on the request path, protobuf parse, all of
+``decode_otlp`` (which logs the protobuf unconverted), the convert-and-validate path that requests
+with ``tag.tags`` take, and native ``decode_batch`` of the equivalent JSON body; in the enrichment
+process, the conversion to Lynex spans and the whole ``Enricher.table`` of an OTLP and a native record.
 """
 
 from __future__ import annotations
@@ -191,32 +192,45 @@ def phase(port: int, key: str, protocol: str, seconds: float, procs: int, thread
 
 
 def convert_only(repeats: int, number: int) -> None:
-    """Print µs per span of each OTLP request-path step (no server, no I/O)."""
+    """Print µs per span of each OTLP step, request path and enrichment, against native (no server)."""
     import timeit
 
-    import msgspec
-
-    from lynex.ingest.decode import JSON, decode_batch
-    from lynex.ingest.otlp import PROTOBUF, decode_otlp
+    from lynex.ingest.decode import BATCH_SUFFIX, JSON, OTLP, decode_batch
+    from lynex.ingest.enrich.cost import load_price_table
+    from lynex.ingest.otlp import PROTOBUF, convert_and_validate, decode_otlp
     from lynex.ingest.otlp.convert import convert_request
+    from lynex.ingest.otlp.records import json_body
     from lynex.ingest.otlp.wire import parse_request
+    from lynex.ingest.processor import Enricher
+    from lynex.ingest.wal import Record
 
     body = otlp_template()
     native = bench_ingest.make_body(bench_ingest.span_template(), "convert-", 0)
     request = parse_request(body, PROTOBUF)
-    spans = convert_request(request).spans
+    enricher = Enricher(load_price_table(), 1 << 20)
+    otlp_record = Record("p", 1, 0, OTLP + BATCH_SUFFIX, [body], BATCH)
+    native_record = Record("p", 1, 0, JSON + BATCH_SUFFIX, [native], BATCH)
     steps = {
-        "parse protobuf": lambda: parse_request(body, PROTOBUF),
-        "convert to span dicts": lambda: convert_request(request),
-        "encode + native validation": lambda: decode_batch(msgspec.json.encode({"spans": spans}), JSON, BATCH),
-        "decode_otlp (all of it)": lambda: decode_otlp(body, PROTOBUF, BATCH),
-        "native decode_batch (JSON)": lambda: decode_batch(native, JSON, BATCH),
+        "request path": {
+            "parse protobuf": lambda: parse_request(body, PROTOBUF),
+            "decode_otlp (all of it)": lambda: decode_otlp(body, PROTOBUF, BATCH),
+            "convert + validate (tag.tags)": lambda: convert_and_validate(request, BATCH),
+            "native decode_batch (JSON)": lambda: decode_batch(native, JSON, BATCH),
+        },
+        "enrichment process": {
+            "convert to span dicts": lambda: convert_request(request),
+            "convert to JSON body": lambda: json_body([body], BATCH),
+            "Enricher.table, OTLP record": lambda: enricher.table([otlp_record]),
+            "Enricher.table, native record": lambda: enricher.table([native_record]),
+        },
     }
     print(f"{BATCH} spans per request; best of {repeats} × {number} requests")
-    for name, step in steps.items():
-        # CPU time, not wall time: on a shared machine, time spent descheduled is not the code's.
-        best = min(timeit.repeat(step, number=number, repeat=repeats, timer=time.process_time)) / number / BATCH
-        print(f"  {name:28} {best * 1e6:7.2f} µs/span")
+    for group, timed in steps.items():
+        print(f"  {group}")
+        for name, step in timed.items():
+            # CPU time, not wall time: on a shared machine, time spent descheduled is not the code's.
+            best = min(timeit.repeat(step, number=number, repeat=repeats, timer=time.process_time)) / number / BATCH
+            print(f"    {name:30} {best * 1e6:7.2f} µs/span")
 
 
 def main() -> None:
@@ -225,7 +239,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="native+OTLP phase pairs")
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--convert-only", action="store_true", help="time the pure conversion steps only")
+    parser.add_argument("--convert-only", action="store_true", help="time the pure steps only (no server)")
     args = parser.parse_args()
     if args.convert_only:
         convert_only(repeats=7, number=20)
