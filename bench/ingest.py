@@ -232,6 +232,37 @@ def server_pss(server: psutil.Process) -> int:
     return total
 
 
+# Where an ack's time goes inside the server (the rest is HTTP, queueing and the client).
+HANDLER_HISTOGRAMS = {"lynex_ingest_request_seconds": "in the ingest handler (auth → durable ack)",
+                      "lynex_wal_wait_seconds": "of which waiting for the log's group commit (write + fdatasync)"}
+
+
+def scrape_histogram(port: int, name: str) -> dict[float, float]:
+    """Cumulative counts by upper bound of a histogram on /metrics ({} when unreadable)."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+    except (OSError, http.client.HTTPException):
+        return {}
+    prefix = name + '_bucket{le="'
+    return {float(line[len(prefix):line.index('"', len(prefix))]): float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line.startswith(prefix)}
+
+
+def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """Upper bound of the bucket holding quantile ``q`` of what was observed between two scrapes."""
+    bounds = sorted(after)
+    if not bounds:
+        return float("nan")
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1]
+    for bound, count in zip(bounds, counts):
+        if total and count >= q * total:
+            return bound
+    return float("nan")
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -252,6 +283,7 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
     prober.start()
     workers = [mp.Process(target=worker, args=(port, key, rate / procs, duration, threads, out, f"{name}{i}"))
                for i in range(procs)]
+    handler0 = {n: scrape_histogram(port, n) for n in HANDLER_HISTOGRAMS}
     t0 = time.perf_counter()
     cpu0 = server_cpu(server)
     for w in workers:
@@ -274,6 +306,7 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
             pass
     elapsed = time.perf_counter() - t0
     cpu = server_cpu(server) - cpu0
+    handler = {n: scrape_histogram(port, n) for n in HANDLER_HISTOGRAMS}
     for w in workers:
         w.join()
     stop.set()
@@ -293,6 +326,10 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
     if latencies:
         print(f"ack latency ms: p50 {pct(latencies, .5) * 1e3:.1f}  p95 {pct(latencies, .95) * 1e3:.1f}  "
               f"p99 {pct(latencies, .99) * 1e3:.1f}  max {max(latencies) * 1e3:.1f}")
+    for name, label in HANDLER_HISTOGRAMS.items():
+        if handler[name]:
+            print(f"{label}, from /metrics buckets: p50 ≤ {histogram_quantile(handler0[name], handler[name], .5) * 1e3:g} ms"
+                  f"  p99 ≤ {histogram_quantile(handler0[name], handler[name], .99) * 1e3:g} ms")
     if lags:
         print(f"ack → queryable ms ({len(lags)} probes): p50 {pct(lags, .5) * 1e3:.0f}  "
               f"p99 {pct(lags, .99) * 1e3:.0f}  max {max(lags) * 1e3:.0f}")
