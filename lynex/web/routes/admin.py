@@ -10,6 +10,7 @@ from pathlib import Path
 
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
+from litestar.params import JSONBody
 from litestar.response import File
 
 from lynex.errors import LynexError
@@ -41,7 +42,7 @@ def compact_now(request: Request) -> Response:
 
 
 @post("/v1/admin/backup", sync_to_thread=True)
-def backup_now(request: Request, data: dict) -> Response:
+def backup_now(request: Request, data: JSONBody[dict]) -> Response:
     """Consistent backup of the whole installation into a directory on the server's disk."""
     services = request.app.state.services
     if _scope(request, "admin") is not None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath, JSONBody
 
 from lynex.alerts.rules import AlertValidationError, parse_duration
 from lynex.errors import NotFound
@@ -46,26 +47,26 @@ def list_rules(request: Request) -> Response:
 
 
 @post("/rules", sync_to_thread=True)
-def create_rule(request: Request, data: Any = None) -> Response:
+def create_rule(request: Request, data: JSONBody[Any] = None) -> Response:
     """Create a rule; 400 names the bad field."""
     project_id = _project(request)
     return json_response(_alerts(request).create_rule(project_id, _body(data)).to_dict(), 201)
 
 
 @get("/rules/{rule_id:str}", sync_to_thread=True)
-def get_rule(request: Request, rule_id: str) -> Response:
+def get_rule(request: Request, rule_id: FromPath[str]) -> Response:
     return json_response(_alerts(request).store.rule(rule_id, _project(request)).to_dict())
 
 
 @patch("/rules/{rule_id:str}", sync_to_thread=True)
-def update_rule(request: Request, rule_id: str, data: Any = None) -> Response:
+def update_rule(request: Request, rule_id: FromPath[str], data: JSONBody[Any] = None) -> Response:
     """Change some fields of a rule; the others are kept."""
     project_id = _project(request)
     return json_response(_alerts(request).update_rule(project_id, rule_id, _body(data)).to_dict())
 
 
 @delete("/rules/{rule_id:str}", sync_to_thread=True, status_code=204)
-def delete_rule(request: Request, rule_id: str) -> None:
+def delete_rule(request: Request, rule_id: FromPath[str]) -> None:
     _alerts(request).delete_rule(_project(request), rule_id)
 
 
@@ -90,7 +91,7 @@ def parse_until(value: Any, now: float) -> float | None:
 
 
 @post("/rules/{rule_id:str}/mute", sync_to_thread=True, status_code=200)
-def mute_rule(request: Request, rule_id: str, data: Any = None) -> Response:
+def mute_rule(request: Request, rule_id: FromPath[str], data: JSONBody[Any] = None) -> Response:
     """Suppress a rule's notifications until a time (``{"until": "2h"}``); ``{"until": null}`` unmutes."""
     project_id = _project(request)
     until = parse_until(_body(data).get("until"), time.time())
@@ -98,7 +99,7 @@ def mute_rule(request: Request, rule_id: str, data: Any = None) -> Response:
 
 
 @post("/rules/{rule_id:str}/evaluate", sync_to_thread=True, status_code=200)
-def evaluate_rule(request: Request, rule_id: str) -> Response:
+def evaluate_rule(request: Request, rule_id: FromPath[str]) -> Response:
     """Evaluate a rule now (as the schedule would) and return the decision."""
     alerts = _alerts(request)
     decision = alerts.evaluate_rule(alerts.store.rule(rule_id, _project(request)), "manual")
@@ -114,7 +115,7 @@ def list_channels(request: Request) -> Response:
 
 
 @post("/channels", sync_to_thread=True)
-def create_channel(request: Request, data: Any = None) -> Response:
+def create_channel(request: Request, data: JSONBody[Any] = None) -> Response:
     """Create a channel; a webhook's signing secret is in this response only."""
     project_id = _project(request)
     channel, secret = _alerts(request).create_channel(project_id, _body(data))
@@ -125,30 +126,30 @@ def create_channel(request: Request, data: Any = None) -> Response:
 
 
 @get("/channels/{channel_id:str}", sync_to_thread=True)
-def get_channel(request: Request, channel_id: str) -> Response:
+def get_channel(request: Request, channel_id: FromPath[str]) -> Response:
     return json_response(_alerts(request).store.channel(channel_id, _project(request)).to_dict())
 
 
 @patch("/channels/{channel_id:str}", sync_to_thread=True)
-def update_channel(request: Request, channel_id: str, data: Any = None) -> Response:
+def update_channel(request: Request, channel_id: FromPath[str], data: JSONBody[Any] = None) -> Response:
     project_id = _project(request)
     return json_response(_alerts(request).update_channel(project_id, channel_id, _body(data)).to_dict())
 
 
 @delete("/channels/{channel_id:str}", sync_to_thread=True, status_code=204)
-def delete_channel(request: Request, channel_id: str) -> None:
+def delete_channel(request: Request, channel_id: FromPath[str]) -> None:
     _alerts(request).delete_channel(_project(request), channel_id)
 
 
 @post("/channels/{channel_id:str}/test", sync_to_thread=True, status_code=202)
-def test_channel(request: Request, channel_id: str) -> Response:
+def test_channel(request: Request, channel_id: FromPath[str]) -> Response:
     """Queue a test notification; poll ``/v1/alerts/deliveries/{id}`` for its outcome."""
     delivery_id = _alerts(request).send_test(_project(request), channel_id)
     return json_response({"delivery_id": delivery_id}, 202)
 
 
 @get("/deliveries/{delivery_id:str}", sync_to_thread=True)
-def get_delivery(request: Request, delivery_id: str) -> Response:
+def get_delivery(request: Request, delivery_id: FromPath[str]) -> Response:
     project_id = _project(request)
     store = _alerts(request).store
     delivery = store.delivery(delivery_id)
@@ -169,7 +170,7 @@ def list_incidents(request: Request) -> Response:
 
 
 @get("/incidents/{incident_id:str}", sync_to_thread=True)
-def get_incident(request: Request, incident_id: str) -> Response:
+def get_incident(request: Request, incident_id: FromPath[str]) -> Response:
     return json_response(_alerts(request).store.incident(incident_id, _project(request)).to_dict())
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import QueryParameter, URLEncodedBody
 
 from lynex.accounts import AccountError
 from lynex.accounts.store import SESSION_TTL_S
@@ -15,7 +14,7 @@ from lynex.web.routes.ui.web import (
     redirect, set_cookie, ui,
 )
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+Form = URLEncodedBody[dict[str, Any]]
 
 
 def _safe_next(value: str) -> str:
@@ -59,7 +58,7 @@ def setup_form(request: Request) -> Response:
 
 
 @post("/setup", sync_to_thread=True)
-def setup_submit(request: Request, data: dict[str, Any] = Form) -> Response:
+def setup_submit(request: Request, data: Form) -> Response:
     check_csrf(request, data, None)
     store = accounts(request)
     if not store.setup_open():
@@ -85,7 +84,7 @@ def setup_submit(request: Request, data: dict[str, Any] = Form) -> Response:
 
 
 @get("/login", sync_to_thread=True)
-def login_form(request: Request, next_url: str = Parameter(query="next", default="/")) -> Response:
+def login_form(request: Request, next_url: Annotated[str, QueryParameter(name="next")] = "/") -> Response:
     if current_session(request) is not None:
         return redirect(request, _safe_next(next_url))
     return _anon_page(request, "login.html", error=None, email="", next_url=_safe_next(next_url),
@@ -93,7 +92,7 @@ def login_form(request: Request, next_url: str = Parameter(query="next", default
 
 
 @post("/login", sync_to_thread=True)
-def login_submit(request: Request, data: dict[str, Any] = Form) -> Response:
+def login_submit(request: Request, data: Form) -> Response:
     check_csrf(request, data, None)
     email = form_value(data, "email").strip().lower()[:320]
     next_url = _safe_next(form_value(data, "next", "/"))
@@ -115,7 +114,7 @@ def login_submit(request: Request, data: dict[str, Any] = Form) -> Response:
 
 
 @post("/logout", sync_to_thread=True)
-def logout(request: Request, data: dict[str, Any] = Form) -> Response:
+def logout(request: Request, data: Form) -> Response:
     session = current_session(request)
     if session is not None:
         check_csrf(request, data, session)

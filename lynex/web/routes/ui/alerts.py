@@ -6,15 +6,14 @@ import time
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromPath, URLEncodedBody
 
 from lynex.alerts.channels import CHANNEL_TYPES
 from lynex.alerts.rules import ERROR_CLASSES, FILTERS, METRICS, PERCENTILES, AlertValidationError, parse_duration
 from lynex.models import SPAN_KINDS
 from lynex.web.routes.ui.web import check_csrf, form_value, form_values, page, redirect, require_session, services
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+Form = URLEncodedBody[dict[str, Any]]
 HISTORY = 50
 
 
@@ -32,7 +31,7 @@ def _rules_page(request: Request, session, project, status: int = 200, **extra: 
 
 
 @get("/p/{project_id:str}/alerts", sync_to_thread=True)
-def alerts_page(request: Request, project_id: str) -> Response:
+def alerts_page(request: Request, project_id: FromPath[str]) -> Response:
     session = require_session(request)
     return _rules_page(request, session, services(request).meta.project(project_id))
 
@@ -56,7 +55,7 @@ def rule_from_form(form: dict) -> dict:
 
 
 @post("/p/{project_id:str}/alerts/rules", sync_to_thread=True)
-def rule_create(request: Request, project_id: str, data: dict[str, Any] = Form) -> Response:
+def rule_create(request: Request, project_id: FromPath[str], data: Form) -> Response:
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
     project = services(request).meta.project(project_id)
@@ -68,7 +67,7 @@ def rule_create(request: Request, project_id: str, data: dict[str, Any] = Form) 
 
 
 @post("/p/{project_id:str}/alerts/rules/{rule_id:str}/mute", sync_to_thread=True)
-def rule_mute(request: Request, project_id: str, rule_id: str, data: dict[str, Any] = Form) -> Response:
+def rule_mute(request: Request, project_id: FromPath[str], rule_id: FromPath[str], data: Form) -> Response:
     """Mute for a duration ('1h', '1d'), or unmute with an empty duration."""
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
@@ -83,7 +82,7 @@ def rule_mute(request: Request, project_id: str, rule_id: str, data: dict[str, A
 
 
 @post("/p/{project_id:str}/alerts/rules/{rule_id:str}/enabled", sync_to_thread=True)
-def rule_enable(request: Request, project_id: str, rule_id: str, data: dict[str, Any] = Form) -> Response:
+def rule_enable(request: Request, project_id: FromPath[str], rule_id: FromPath[str], data: Form) -> Response:
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
     project = services(request).meta.project(project_id)
@@ -92,7 +91,7 @@ def rule_enable(request: Request, project_id: str, rule_id: str, data: dict[str,
 
 
 @post("/p/{project_id:str}/alerts/rules/{rule_id:str}/delete", sync_to_thread=True)
-def rule_delete(request: Request, project_id: str, rule_id: str, data: dict[str, Any] = Form) -> Response:
+def rule_delete(request: Request, project_id: FromPath[str], rule_id: FromPath[str], data: Form) -> Response:
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
     project = services(request).meta.project(project_id)
@@ -112,7 +111,7 @@ def _channels_page(request: Request, session, project, status: int = 200, **extr
 
 
 @get("/p/{project_id:str}/alerts/channels", sync_to_thread=True)
-def channels_page(request: Request, project_id: str) -> Response:
+def channels_page(request: Request, project_id: FromPath[str]) -> Response:
     session = require_session(request)
     project = services(request).meta.project(project_id)
     notice = "Test notification queued: its outcome appears under Recent deliveries." \
@@ -121,7 +120,7 @@ def channels_page(request: Request, project_id: str) -> Response:
 
 
 @post("/p/{project_id:str}/alerts/channels", sync_to_thread=True)
-def channel_create(request: Request, project_id: str, data: dict[str, Any] = Form) -> Response:
+def channel_create(request: Request, project_id: FromPath[str], data: Form) -> Response:
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
     project = services(request).meta.project(project_id)
@@ -142,7 +141,7 @@ def channel_create(request: Request, project_id: str, data: dict[str, Any] = For
 
 
 @post("/p/{project_id:str}/alerts/channels/{channel_id:str}/test", sync_to_thread=True)
-def channel_test(request: Request, project_id: str, channel_id: str, data: dict[str, Any] = Form) -> Response:
+def channel_test(request: Request, project_id: FromPath[str], channel_id: FromPath[str], data: Form) -> Response:
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
     project = services(request).meta.project(project_id)
@@ -151,7 +150,7 @@ def channel_test(request: Request, project_id: str, channel_id: str, data: dict[
 
 
 @post("/p/{project_id:str}/alerts/channels/{channel_id:str}/delete", sync_to_thread=True)
-def channel_delete(request: Request, project_id: str, channel_id: str, data: dict[str, Any] = Form) -> Response:
+def channel_delete(request: Request, project_id: FromPath[str], channel_id: FromPath[str], data: Form) -> Response:
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
     project = services(request).meta.project(project_id)

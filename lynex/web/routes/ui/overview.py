@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from lynex.storage import aggregates
 from lynex.web.routes.ui.filters import OVERVIEW_FILTERS, RANGES, parse_view
@@ -13,13 +14,13 @@ from lynex.web.routes.ui.web import page, redirect, require_session, services, u
 
 
 @get("/p/{project_id:str}", sync_to_thread=True)
-def project_home(request: Request, project_id: str) -> Response:
+def project_home(request: Request, project_id: FromPath[str]) -> Response:
     require_session(request)
     return redirect(request, f"/p/{project_id}/overview")
 
 
 @get("/p/{project_id:str}/overview", sync_to_thread=True)
-def overview_page(request: Request, project_id: str) -> Response:
+def overview_page(request: Request, project_id: FromPath[str]) -> Response:
     session = require_session(request)
     svc = services(request)
     project = svc.meta.project(project_id)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromPath, URLEncodedBody
 
 from lynex.storage.meta import SCOPES, MetaError
 from lynex.web.routes.ui.web import (
     accounts, check_csrf, form_value, form_values, page, redirect, require_session, services,
 )
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+Form = URLEncodedBody[dict[str, Any]]
 
 
 @get("/projects", sync_to_thread=True)
@@ -23,7 +22,7 @@ def projects_page(request: Request) -> Response:
 
 
 @post("/projects", sync_to_thread=True)
-def projects_create(request: Request, data: dict[str, Any] = Form) -> Response:
+def projects_create(request: Request, data: Form) -> Response:
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
     meta = services(request).meta
@@ -44,14 +43,14 @@ def _settings(request: Request, session, project, status: int = 200, **extra: An
 
 
 @get("/p/{project_id:str}/settings", sync_to_thread=True)
-def settings_page(request: Request, project_id: str) -> Response:
+def settings_page(request: Request, project_id: FromPath[str]) -> Response:
     session = require_session(request)
     project = services(request).meta.project(project_id)
     return _settings(request, session, project, created=request.query_params.get("created") == "1")
 
 
 @post("/p/{project_id:str}/settings/rename", sync_to_thread=True)
-def project_rename(request: Request, project_id: str, data: dict[str, Any] = Form) -> Response:
+def project_rename(request: Request, project_id: FromPath[str], data: Form) -> Response:
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
     meta = services(request).meta
@@ -64,7 +63,7 @@ def project_rename(request: Request, project_id: str, data: dict[str, Any] = For
 
 
 @post("/p/{project_id:str}/keys", sync_to_thread=True)
-def key_create(request: Request, project_id: str, data: dict[str, Any] = Form) -> Response:
+def key_create(request: Request, project_id: FromPath[str], data: Form) -> Response:
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
     meta = services(request).meta
@@ -79,7 +78,7 @@ def key_create(request: Request, project_id: str, data: dict[str, Any] = Form) -
 
 
 @post("/p/{project_id:str}/keys/{key_id:str}/revoke", sync_to_thread=True)
-def key_revoke(request: Request, project_id: str, key_id: str, data: dict[str, Any] = Form) -> Response:
+def key_revoke(request: Request, project_id: FromPath[str], key_id: FromPath[str], data: Form) -> Response:
     session = require_session(request, admin=True)
     check_csrf(request, data, session)
     meta = services(request).meta

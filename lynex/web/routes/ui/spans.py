@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from lynex.errors import NotFound
 from lynex.storage import aggregates
@@ -46,7 +47,7 @@ def _span(request: Request, project_id: str, span_id: str) -> tuple:
 
 
 @get("/p/{project_id:str}/spans/{span_id:str}", sync_to_thread=True)
-def span_page(request: Request, project_id: str, span_id: str) -> Response:
+def span_page(request: Request, project_id: FromPath[str], span_id: FromPath[str]) -> Response:
     session = require_session(request)
     project, row = _span(request, project_id, span_id)
     base = f"/p/{project.id}"
@@ -66,7 +67,7 @@ def _outline(request: Request, project_id: str, trace_id: str):
 
 
 @get("/p/{project_id:str}/traces/{trace_id:str}", sync_to_thread=True)
-def trace_page(request: Request, project_id: str, trace_id: str) -> Response:
+def trace_page(request: Request, project_id: FromPath[str], trace_id: FromPath[str]) -> Response:
     session = require_session(request)
     project, spans, outline = _outline(request, project_id, trace_id)
     base = f"/p/{project.id}"
@@ -82,7 +83,7 @@ def trace_page(request: Request, project_id: str, trace_id: str) -> Response:
 
 
 @get("/p/{project_id:str}/traces/{trace_id:str}/more", sync_to_thread=True)
-def trace_more(request: Request, project_id: str, trace_id: str) -> Response:
+def trace_more(request: Request, project_id: FromPath[str], trace_id: FromPath[str]) -> Response:
     """The next rows under one parent (replaces the "more" row that asked for them)."""
     session = require_session(request)
     project, _, outline = _outline(request, project_id, trace_id)

@@ -6,6 +6,7 @@ import asyncio
 
 import anyio
 from litestar import Request, Response, get
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
@@ -30,7 +31,7 @@ def timeline_rows(rows: list[dict]) -> list[dict]:
 
 
 @get("/p/{project_id:str}/spans", sync_to_thread=True)
-def timeline_page(request: Request, project_id: str) -> Response:
+def timeline_page(request: Request, project_id: FromPath[str]) -> Response:
     session = require_session(request)
     svc = services(request)
     project = svc.meta.project(project_id)
@@ -54,7 +55,7 @@ def timeline_page(request: Request, project_id: str) -> Response:
 
 
 @get("/p/{project_id:str}/live")
-async def live_tail(request: Request, project_id: str) -> ServerSentEvent:
+async def live_tail(request: Request, project_id: FromPath[str]) -> ServerSentEvent:
     """New spans matching the timeline's filters, as rendered table rows (event ``span``)."""
     session = require_session(request)
     svc = services(request)
