@@ -8,12 +8,13 @@ partial_success, and the stored rows must be identical, whatever layout the reco
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from lynex.ingest.decode import BATCH_SUFFIX, JSON, OTLP, DecodedBatch
+from lynex.ingest.decode import BATCH_SUFFIX, JSON, MAX_EPOCH_MS, MIN_EPOCH_MS, OTLP, DecodedBatch
 from lynex.ingest.enrich.cost import load_price_table
 from lynex.ingest.otlp import convert_and_validate, decode_otlp, screen
 from lynex.ingest.otlp.wire import PROTOBUF, parse_request
@@ -25,7 +26,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.json") if "request" in json.loads(p.read_text()))
 RECEIVED = 1_764_000_000_000_000
 NS_PER_MS = 1_000_000
-MIN_MS, MAX_MS = 946_684_800_000, 4_102_444_800_000
 
 
 def fixture_request(name: str) -> ExportTraceServiceRequest:
@@ -37,13 +37,15 @@ def edge_times_request() -> ExportTraceServiceRequest:
     """Spans at and around every boundary of the native time rules, plus unusable ids."""
     request = ExportTraceServiceRequest()
     spans = request.resource_spans.add().scope_spans.add().spans
-    t0 = 1_764_000_000_000 * NS_PER_MS
-    times = [(0, 0), (t0, 0), (0, t0), (t0, t0), (t0, t0 - 1), (t0, t0 - 400), (t0, t0 - 600), (t0 + 499, t0), (t0, t0 - 5_000),
-             (5, 7), (1_764_000_000 * NS_PER_MS, t0),  # seconds sent as ms
-             (MIN_MS * NS_PER_MS - 1, t0), (MIN_MS * NS_PER_MS, t0), (MIN_MS * NS_PER_MS - 500_000, t0),
-             (MIN_MS * NS_PER_MS - 499_999, t0), (t0, MAX_MS * NS_PER_MS), (t0, MAX_MS * NS_PER_MS - 1),
-             (t0, MAX_MS * NS_PER_MS - 500_000), (t0, MAX_MS * NS_PER_MS - 500_001), (2**64 - 1, 2**64 - 1),
-             (t0, 2**64 - 1)]
+    t0, low, high = 1_764_000_000_000 * NS_PER_MS, MIN_EPOCH_MS * NS_PER_MS, MAX_EPOCH_MS * NS_PER_MS
+    times = [(0, 0), (t0, 0), (0, t0), (t0, t0), (t0, t0 - 1), (t0, t0 - 400), (t0, t0 - 600), (t0 + 499, t0),
+             (t0, t0 - 5_000), (5, 7), (1_764_000_000 * NS_PER_MS, t0),  # seconds sent as ms
+             (low - 1, t0), (low, t0), (low - 500_000, t0), (low - 499_999, t0), (t0, high), (t0, high - 1),
+             (t0, high - 500_000), (t0, high - 500_001), (2**64 - 1, 2**64 - 1), (t0, 2**64 - 1)]
+    rng = random.Random(8)  # and near each boundary, a millisecond either way, in and out of order
+    for _ in range(300):
+        start = rng.choice([t0, low, high]) + rng.randrange(-2 * NS_PER_MS, 2 * NS_PER_MS)
+        times.append((start, start + rng.randrange(-3_000, 3_000)))
     for i, (start, end) in enumerate(times):
         spans.add(trace_id=b"\x07" * 16, span_id=(i + 1).to_bytes(8, "big"), name=f"t{i}",
                   start_time_unix_nano=start, end_time_unix_nano=end)
@@ -64,11 +66,11 @@ def both_ways(request: ExportTraceServiceRequest):
     return screen(request, request.SerializeToString(), 10_000), convert_and_validate(request, 10_000)
 
 
-def logged(batch: DecodedBatch, seq: int = 1) -> Record:
+def logged(batch: DecodedBatch) -> Record:
     """The record ``Pipeline.ingest`` writes for a batch without retries."""
     if batch.body is not None:
-        return Record("p", seq, RECEIVED, batch.fmt + BATCH_SUFFIX, [batch.body], len(batch.accepted))
-    return Record("p", seq, RECEIVED, batch.fmt, batch.raws(), len(batch.accepted))
+        return Record("p", 1, RECEIVED, batch.fmt + BATCH_SUFFIX, [batch.body], len(batch.accepted))
+    return Record("p", 1, RECEIVED, batch.fmt, batch.raws(), len(batch.accepted))
 
 
 @pytest.fixture(scope="module")
