@@ -38,8 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_batch_spans", int, 10_000, "Most spans accepted in one ingest request."),
     Setting("max_text_bytes", int, 1 * MiB, "Text fields longer than this are truncated and the span flagged."),
     Setting("duckdb_memory_limit", str, "512MB",
-            "DuckDB's memory limit (its buffer pool), e.g. 512MB or 2GB. Below ~512MB, checkpoints "
-            "under full ingest can fail for want of memory."),
+            "DuckDB's memory limit (its buffer pool), e.g. 512MB or 2GB; at least buffer_max_bytes "
+            "(checked at start: below it, checkpoints under full ingest failed for want of memory)."),
     Setting("buffer_max_spans", int, 250_000, "Spans accepted but not yet stored before ingest answers 503."),
     Setting("buffer_max_bytes", int, 384 * MiB, "Bytes of accepted spans held in memory before they are in "
             "DuckDB (waiting + queryable in memory); above it ingest answers 503. Inserts start at half: "
