@@ -205,15 +205,19 @@ def server_rss(server: psutil.Process, peaks: dict[int, int] | None = None) -> i
     return total
 
 
-def scrape_gauges(port: int, names: tuple[str, ...]) -> dict[str, float]:
+def metrics_text(port: int, timeout: float = 2.0) -> str:
+    """The server's /metrics page ("" when it cannot be read)."""
     try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         c.request("GET", "/metrics")
-        text = c.getresponse().read().decode()
+        return c.getresponse().read().decode()
     except (OSError, http.client.HTTPException):
-        return {}
+        return ""
+
+
+def scrape_gauges(port: int, names: tuple[str, ...]) -> dict[str, float]:
     out = {}
-    for line in text.splitlines():
+    for line in metrics_text(port).splitlines():
         name, _, value = line.partition(" ")
         if name in names:
             out[name] = float(value)
@@ -239,15 +243,9 @@ HANDLER_HISTOGRAMS = {"lynex_ingest_request_seconds": "in the ingest handler (au
 
 def scrape_histogram(port: int, name: str) -> dict[float, float]:
     """Cumulative counts by upper bound of a histogram on /metrics ({} when unreadable)."""
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        c.request("GET", "/metrics")
-        text = c.getresponse().read().decode()
-    except (OSError, http.client.HTTPException):
-        return {}
     prefix = name + '_bucket{le="'
     return {float(line[len(prefix):line.index('"', len(prefix))]): float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines() if line.startswith(prefix)}
+            for line in metrics_text(port, 5.0).splitlines() if line.startswith(prefix)}
 
 
 def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
