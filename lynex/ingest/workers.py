@@ -18,7 +18,7 @@ import threading
 import msgspec
 import pyarrow as pa
 
-from lynex import ipc, memory
+from lynex import ipc, memory, priority
 from lynex.ingest.processor import Enricher
 from lynex.ingest.wal import Record
 
@@ -28,10 +28,18 @@ _records_encoder = msgspec.msgpack.Encoder()
 _records_decoder = msgspec.msgpack.Decoder(list[Record])
 
 
+# Enrichment is on the way to "queryable" (seconds), not to the acknowledgement (milliseconds):
+# a little below the server's priority the scheduler serves the request path first. Measured on
+# a quiet 2-core box at 20k spans/s (bench/ingest.py, 2 × 30 s each): ack p99 54 → 43 ms,
+# queryable p99 765 → 856 ms.
+WORKER_NICE = 5
+
+
 def _worker_main(sock: socket.socket, prices_file: str, max_text_bytes: int) -> None:
     """Loop of the worker process: records in, an Arrow IPC stream (or an error) out."""
     from lynex.ingest.enrich.cost import load_price_table
 
+    priority.lower(WORKER_NICE)
     enricher = Enricher(load_price_table(prices_file), max_text_bytes)
     batches = 0
     while True:
