@@ -37,13 +37,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_decompressed_bytes", int, 50 * MiB, "Largest body after gzip inflation; bombs are cut off."),
     Setting("max_batch_spans", int, 10_000, "Most spans accepted in one ingest request."),
     Setting("max_text_bytes", int, 1 * MiB, "Text fields longer than this are truncated and the span flagged."),
-    Setting("duckdb_memory_limit", str, "512MB",
+    Setting("duckdb_memory_limit", str, "320MB",
             "DuckDB's memory limit (its buffer pool), e.g. 512MB or 2GB; at least buffer_max_bytes "
             "(checked at start: below it, checkpoints under full ingest failed for want of memory)."),
     Setting("buffer_max_spans", int, 250_000, "Spans accepted but not yet stored before ingest answers 503."),
-    Setting("buffer_max_bytes", int, 384 * MiB, "Bytes of accepted spans held in memory before they are in "
-            "DuckDB (waiting + queryable in memory); above it ingest answers 503. Inserts start at half: "
-            "lower caps memory, but smaller DuckDB inserts sustain fewer spans/s."),
+    Setting("buffer_max_bytes", int, 256 * MiB, "Bytes of accepted spans held in memory before they are in "
+            "DuckDB (waiting + queryable in memory); above it ingest answers 503. Inserts start at 64 MiB "
+            "(or half of this, if smaller: smaller DuckDB inserts cost more CPU per row)."),
     Setting("wal_fsync", bool, True, "fsync the ingest log before acknowledging (turn off only for tests)."),
     Setting("flush_interval_ms", float, 10000.0,
             "Longest a span waits in memory (already queryable) before its DuckDB insert."),
@@ -117,9 +117,9 @@ class Config:
     max_decompressed_bytes: int = 50 * MiB
     max_batch_spans: int = 10_000
     max_text_bytes: int = 1 * MiB
-    duckdb_memory_limit: str = "512MB"
+    duckdb_memory_limit: str = "320MB"
     buffer_max_spans: int = 250_000
-    buffer_max_bytes: int = 384 * MiB
+    buffer_max_bytes: int = 256 * MiB
     wal_fsync: bool = True
     flush_interval_ms: float = 10000.0
     flush_max_rows: int = 122_880
