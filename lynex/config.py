@@ -37,7 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_decompressed_bytes", int, 50 * MiB, "Largest body after gzip inflation; bombs are cut off."),
     Setting("max_batch_spans", int, 10_000, "Most spans accepted in one ingest request."),
     Setting("max_text_bytes", int, 1 * MiB, "Text fields longer than this are truncated and the span flagged."),
-    Setting("duckdb_memory_limit", str, "320MB",
+    Setting("duckdb_memory_limit", str, "512MB",
             "DuckDB's memory limit (its buffer pool), e.g. 512MB or 2GB; at least buffer_max_bytes "
             "(checked at start: below it, checkpoints under full ingest failed for want of memory)."),
     Setting("buffer_max_spans", int, 250_000, "Spans accepted but not yet stored before ingest answers 503."),
@@ -117,7 +117,7 @@ class Config:
     max_decompressed_bytes: int = 50 * MiB
     max_batch_spans: int = 10_000
     max_text_bytes: int = 1 * MiB
-    duckdb_memory_limit: str = "320MB"
+    duckdb_memory_limit: str = "512MB"
     buffer_max_spans: int = 250_000
     buffer_max_bytes: int = 256 * MiB
     wal_fsync: bool = True

@@ -69,7 +69,7 @@ class SearchSettings:
     writer_process: bool = True  # write in a child process (see lynex.search.writer); False: in-thread
     indexer_nice: int = 10  # Linux: the indexer and tantivy's threads yield the CPU to ingest
     max_chars_per_span: int = 64_000  # longer span text is indexed up to here only
-    catchup_batch_rows: int = 20_000  # rows read from the source per call
+    catchup_batch_rows: int = 5_000  # rows read from the source per call (~10 MB of chat spans in memory)
     gap_batch_rows: int = 2_000  # …while spans are arriving: the queue waits at most one such read
     catchup_patience_s: float = 60.0  # how long a gap may stay unreadable before it is left to restart
     first_window_s: float = 3600.0  # search looks at the newest hour first, then 8× wider
@@ -300,6 +300,9 @@ class SearchIndex:
             except Exception as exc:  # keep indexing: one bad batch must not stop search
                 self.last_error = f"search indexer: {exc}"
                 log.exception("search indexer failed; carrying on")
+                if self._stop:  # …but a stop must not wait on an error that repeats (e.g. a store
+                    self._abandon_queue()  # read out of memory): what is left is re-fed at start
+                    return
                 time.sleep(0.5)
 
     def _abandon_queue(self) -> None:

@@ -371,3 +371,34 @@ def test_in_thread_writer_behaves_the_same(tmp_path):
         index.delete_seqs([3])
         index.delete_before("p1", T0 + dt.timedelta(seconds=3))  # seqs 1 and 2 started earlier
         assert index.search("p1", "local", limit=20) == [10, 9, 8, 7, 6, 5, 4]
+
+
+def test_stop_is_not_held_by_a_source_that_keeps_failing(tmp_path):
+    """A gap whose read-back fails every time (seen: DuckDB out of memory) must not keep the
+    indexer thread, and so the server's shutdown, waiting; the gap is left for the next start."""
+    settings = FAST.__class__(**{**FAST.__dict__, "backlog_max_rows": 10})
+    path = tmp_path / "search"
+    reads = []
+
+    def source(after: int, n: int) -> pa.Table:
+        reads.append(after)
+        raise RuntimeError("Out of Memory Error: failed to pin block")
+
+    index = SearchIndex(path, settings, source=source)
+    index.__enter__()
+    refused_from, seq = None, 1
+    index._wlock.acquire()
+    try:
+        while refused_from is None:
+            if not index.add(spans(*[{"seq": s, "input": msg("x")} for s in range(seq, seq + 10)])):
+                refused_from = seq
+            seq += 10
+    finally:
+        index._wlock.release()
+    wait_for(lambda: len(reads) >= 2)  # the gap read fails, and is retried while serving
+    closer = threading.Thread(target=index.__exit__, args=(None, None, None))
+    closer.start()
+    closer.join(60)
+    assert not closer.is_alive()
+    with SearchIndex(path, settings) as again:
+        assert again.watermark() < refused_from
