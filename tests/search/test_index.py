@@ -15,6 +15,21 @@ from tests.search.conftest import FAST, T0, indexed, spans, wait_for
 def msg(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
 
+def fill_until_refused(index: SearchIndex) -> tuple[int, int]:
+    """Add 10-row tables while holding the indexer (it takes at most one table) until the queue
+    refuses one: (first refused seq, next free seq)."""
+    refused_from, seq = None, 1
+    index._wlock.acquire()
+    try:
+        while refused_from is None:
+            if not index.add(spans(*[{"seq": s, "input": msg("x")} for s in range(seq, seq + 10)])):
+                refused_from = seq
+            seq += 10
+    finally:
+        index._wlock.release()
+    return refused_from, seq
+
+
 
 def test_words_are_anded_and_case_insensitive(index):
     indexed(index, spans({"seq": 1, "input": msg("Where is my REFUND?")},
@@ -211,15 +226,7 @@ def test_without_a_source_the_watermark_stays_below_a_gap(tmp_path):
     settings = FAST.__class__(**{**FAST.__dict__, "backlog_max_rows": 10})
     path = tmp_path / "search"
     with SearchIndex(path, settings) as index:
-        refused_from, seq = None, 1
-        index._wlock.acquire()  # hold the indexer (it holds at most one table) so the queue fills
-        try:
-            while refused_from is None:
-                if not index.add(spans(*[{"seq": s, "input": msg("x")} for s in range(seq, seq + 10)])):
-                    refused_from = seq
-                seq += 10
-        finally:
-            index._wlock.release()
+        refused_from, seq = fill_until_refused(index)
         wait_for(lambda: index.stats()["queued_rows"] == 0)
         assert index.add(spans(*[{"seq": s, "input": msg("x")} for s in range(seq, seq + 10)]))
         wait_for(lambda: index.stats()["indexed_seq"] >= seq + 9)
@@ -314,15 +321,7 @@ def test_a_gap_still_open_at_stop_keeps_the_watermark_below_it(tmp_path):
         return None
 
     with SearchIndex(path, settings, source=source) as index:
-        refused_from, seq = None, 1
-        index._wlock.acquire()
-        try:
-            while refused_from is None:
-                if not index.add(spans(*[{"seq": s, "input": msg("x")} for s in range(seq, seq + 10)])):
-                    refused_from = seq
-                seq += 10
-        finally:
-            index._wlock.release()
+        refused_from, seq = fill_until_refused(index)
         wait_for(lambda: index.stats()["indexed_seq"] >= refused_from - 1)
     with SearchIndex(path, settings) as index:
         assert index.watermark() == refused_from - 1
@@ -386,15 +385,7 @@ def test_stop_is_not_held_by_a_source_that_keeps_failing(tmp_path):
 
     index = SearchIndex(path, settings, source=source)
     index.__enter__()
-    refused_from, seq = None, 1
-    index._wlock.acquire()
-    try:
-        while refused_from is None:
-            if not index.add(spans(*[{"seq": s, "input": msg("x")} for s in range(seq, seq + 10)])):
-                refused_from = seq
-            seq += 10
-    finally:
-        index._wlock.release()
+    refused_from, seq = fill_until_refused(index)
     wait_for(lambda: len(reads) >= 2)  # the gap read fails, and is retried while serving
     closer = threading.Thread(target=index.__exit__, args=(None, None, None))
     closer.start()
