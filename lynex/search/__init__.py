@@ -1,7 +1,8 @@
 """Full-text search over span text (prompts, responses, tool calls, metadata) with tantivy.
 
-``SearchIndex`` and friends load lazily: the enrichment worker imports ``lynex.search.text``
-(pure Python) and should not pay for tantivy in its memory.
+``SearchIndex`` and friends load lazily: code that only needs ``lynex.search.text`` (pure Python)
+does not pay for tantivy in its memory. The index is written by a process of its own
+(``lynex.search.writer``).
 """
 
 from __future__ import annotations

@@ -41,9 +41,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import tantivy
 
+from lynex import priority
 from lynex.search.query import QueryBuilder
 from lynex.search.schema import FORMAT_VERSION, analyzers, schema, to_us
-from lynex import priority
 from lynex.search.writer import INDEX_COLUMNS, DeleteSpec, LocalWriter, WriterGone, WriterProcess
 
 log = logging.getLogger(__name__)

@@ -115,7 +115,8 @@ class _Core:
 
 
 class LocalWriter:
-    """The writer in the calling thread (tests, tools, ``writer_process=False``)."""
+    """The writer in the calling thread (tests, tools, ``writer_process=False``); ``nice`` is not
+    applied here: tantivy's threads inherit the calling thread's priority."""
 
     def __init__(self, index_dir: Path, heap_bytes: int, threads: int, max_chars: int, nice: int = 0):
         self._core = _Core(index_dir, heap_bytes, threads, max_chars)
