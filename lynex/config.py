@@ -47,7 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("wal_fsync", bool, True, "fsync the ingest log before acknowledging (turn off only for tests)."),
     Setting("flush_interval_ms", float, 10000.0,
             "Longest a span waits in memory (already queryable) before its DuckDB insert."),
-    Setting("flush_max_rows", int, 122_880, "Most rows written to DuckDB in one transaction (one row group)."),
+    Setting("flush_max_rows", int, 122_880, "Most rows written to DuckDB in one transaction."),
     Setting("processor_process", bool, True,
             "Enrich spans in a separate process (uses a second core); off = in the server process."),
     Setting("dedup_window", int, 1_000_000, "How many recent span ids are remembered to drop SDK retries."),
