@@ -199,7 +199,7 @@ def convert_only(repeats: int, number: int) -> None:
     from lynex.ingest.enrich.cost import load_price_table
     from lynex.ingest.otlp import PROTOBUF, convert_and_validate, decode_otlp
     from lynex.ingest.otlp.convert import convert_request
-    from lynex.ingest.otlp.records import json_body
+    from lynex.ingest.otlp.records import raw_spans
     from lynex.ingest.otlp.wire import parse_request
     from lynex.ingest.processor import Enricher
     from lynex.ingest.wal import Record
@@ -219,7 +219,7 @@ def convert_only(repeats: int, number: int) -> None:
         },
         "enrichment process": {
             "convert to span dicts": lambda: convert_request(request),
-            "convert to JSON body": lambda: json_body([body], BATCH),
+            "convert to RawSpans": lambda: raw_spans([body], BATCH),
             "Enricher.table, OTLP record": lambda: enricher.table([otlp_record]),
             "Enricher.table, native record": lambda: enricher.table([native_record]),
         },

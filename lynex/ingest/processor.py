@@ -27,6 +27,16 @@ from lynex.storage.schema import ARROW_SCHEMA, COLUMN_NAMES
 _EPOCH = dt.date(1970, 1, 1)
 _NULL = b"null"
 _PAYLOADS = ("input", "output", "model_parameters", "metadata")
+# The columns in the order ``Enricher._row`` gives them (line by line as there): all of ARROW_SCHEMA.
+_ROW = (
+    "project_id", "id", "trace_id", "parent_id", "session_id", "user_id",
+    "name", "kind", "start_time", "end_time", "latency_ms", "ttft_ms",
+    "status", "error_type", "error_message", "error_class",
+    "model", "provider", "input", "output",
+    "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "reasoning_tokens", "cost_usd",
+    "model_parameters", "metadata", "tags", "environment", "release", "prompt_name", "prompt_version",
+    "flags", "received_at", "seq",
+)
 _json_encode = msgspec.json.encode
 _json_decode = msgspec.json.decode
 _msgpack_decode = msgspec.msgpack.decode
@@ -74,19 +84,21 @@ class Enricher:
 
     def table(self, records: list[Record]) -> pa.Table:
         """One Arrow table (schema ARROW_SCHEMA) for all spans of ``records``."""
-        cols: dict[str, list] = {name: [] for name in COLUMN_NAMES}
-        append = {name: cols[name].append for name in COLUMN_NAMES}
+        rows: list[tuple] = []
+        add = rows.append
         for record in records:
             fmt = record.span_fmt
-            if fmt == OTLP:  # converted here, off the request path: to the JSON body it would have sent
-                fmt, spans = JSON, _batch_decoders[JSON].decode(otlp_records.json_body(record.raws, record.count)).spans
+            if fmt == OTLP:  # converted here, off the request path: to the spans its JSON body would decode to
+                fmt, spans = JSON, otlp_records.raw_spans(record.raws, record.count)
             elif record.fmt.endswith(BATCH_SUFFIX):
                 spans = _batch_decoders[fmt].decode(record.raws[0]).spans
             else:
                 decoder = _decoders[fmt]
                 spans = [decoder.decode(raw) for raw in record.raws]
             for offset, span in enumerate(spans):
-                self._row(span, fmt, record, record.seq + offset, append)
+                add(self._row(span, fmt, record, record.seq + offset))
+        # One tuple per row, transposed once: a fraction of the cost of one append per column and row.
+        cols = dict(zip(_ROW, zip(*rows))) if rows else dict.fromkeys(_ROW, ())
         arrays = [
             _binary_as_string(cols[name]) if name in _PAYLOADS else pa.array(cols[name], type=field.type)
             for name, field in zip(COLUMN_NAMES, ARROW_SCHEMA)
@@ -126,7 +138,8 @@ class Enricher:
                    input=text, flags=["enrichment_failed"], received_at=record.received_us, seq=record.seq)
         return pa.Table.from_pylist([row], schema=ARROW_SCHEMA)
 
-    def _row(self, span: RawSpan, fmt: str, record: Record, seq: int, add) -> None:
+    def _row(self, span: RawSpan, fmt: str, record: Record, seq: int) -> tuple:
+        """One row: the values of the columns named in ``_ROW``, in that order."""
         flags: list[str] = []
         start = to_epoch_us(span.start_time)
         end = to_epoch_us(span.end_time)
@@ -184,39 +197,12 @@ class Enricher:
         error_class = (errors.classify(error.type if error else None, error.message if error else None)
                        if status == "error" else None)
 
-        add["project_id"](record.project_id)
-        add["id"](span.id)
-        add["trace_id"](span.trace_id or span.id)
-        add["parent_id"](span.parent_id)
-        add["session_id"](span.session_id)
-        add["user_id"](span.user_id)
-        add["name"](span.name or span.kind)
-        add["kind"](span.kind)
-        add["start_time"](start)
-        add["end_time"](end)
-        add["latency_ms"](latency)
-        add["ttft_ms"](span.ttft_ms)
-        add["status"](status)
-        add["error_type"](error.type if error else None)
-        add["error_message"](error.message if error else None)
-        add["error_class"](error_class)
-        add["model"](span.model)
-        add["provider"](span.provider)
-        add["input"](inp)
-        add["output"](out)
-        add["input_tokens"](in_tok)
-        add["output_tokens"](out_tok)
-        add["total_tokens"](total)
-        add["cached_tokens"](cached)
-        add["reasoning_tokens"](usage.reasoning_tokens if usage else None)
-        add["cost_usd"](cost)
-        add["model_parameters"](params)
-        add["metadata"](meta)
-        add["tags"](span.tags)
-        add["environment"](span.environment)
-        add["release"](span.release)
-        add["prompt_name"](span.prompt_name)
-        add["prompt_version"](span.prompt_version)
-        add["flags"](flags or None)
-        add["received_at"](record.received_us)
-        add["seq"](seq)
+        return (
+            record.project_id, span.id, span.trace_id or span.id, span.parent_id, span.session_id, span.user_id,
+            span.name or span.kind, span.kind, start, end, latency, span.ttft_ms,
+            status, error.type if error else None, error.message if error else None, error_class,
+            span.model, span.provider, inp, out,
+            in_tok, out_tok, total, cached, usage.reasoning_tokens if usage else None, cost,
+            params, meta, span.tags, span.environment, span.release, span.prompt_name, span.prompt_version,
+            flags or None, record.received_us, seq,
+        )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lynex.ingest.otlp import semconv
-from lynex.ingest.otlp.attrs import attributes
+from lynex.ingest.otlp.attrs import attributes, span_attributes
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ _SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consu
 _LLM_KINDS = ("llm", "embedding")
 _ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
 _NONE_USED: frozenset[int] = frozenset()
+_EXACT_BELOW = float(1 << 52)  # doubles from here on are whole numbers: ``ms`` leaves them to round()
 _LABELLED = (("model", _LABEL), ("provider", _LABEL), ("environment", _LABEL), ("release", _LABEL),
              ("session_id", _REF), ("user_id", _REF))
 
@@ -70,8 +71,25 @@ class Resource:
 
 
 def ms(nanos: int) -> float | None:
-    """Unix nanos → epoch milliseconds as Lynex spans carry them (None for 0: unset)."""
-    return round(nanos / 1e6, 3) if nanos else None  # µs precision, as stored
+    """Unix nanos → epoch milliseconds as Lynex spans carry them (None for 0: unset).
+
+    What ``round(nanos / 1e6, 3)`` gives (µs precision, as stored), without its slow decimal
+    conversion: rounding half to even the exact µs value of ``nanos / 1e6``, then the double
+    nearest that many thousandths. When the µs count as a double is below 2**52 and not a
+    tie, its nearest integer is that rounding; otherwise exact integer arithmetic decides."""
+    if not nanos:
+        return None
+    value = nanos / 1e6
+    micros = value * 1000.0
+    if micros < _EXACT_BELOW:
+        whole = round(micros)
+        if abs(micros - whole) != 0.5:
+            return whole / 1000
+    numerator, denominator = value.as_integer_ratio()
+    whole, rest = divmod(numerator * 1000, denominator)
+    if 2 * rest > denominator or (2 * rest == denominator and whole & 1):
+        whole += 1
+    return whole / 1000
 
 
 def _error_from(events: list[tuple[str, dict]], status_message: str, attrs: dict) -> dict[str, str]:
@@ -94,9 +112,8 @@ def id_problem(trace_id: bytes, span_id: bytes) -> str | None:
 def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, Any]:
     """One OTLP Span → one Lynex span dict; raises ValueError for unusable ids."""
     trace_id, span_id = pb.trace_id, pb.span_id
-    problem = id_problem(trace_id, span_id)
-    if problem:
-        raise ValueError(problem)
+    if len(trace_id) != 16 or len(span_id) != 8 or trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+        raise ValueError(id_problem(trace_id, span_id))
     # No None values go in (absent fields are left out), so the result needs no filtering pass.
     span: dict[str, Any] = {"id": span_id.hex(), "trace_id": trace_id.hex()}
     parent = pb.parent_span_id
@@ -108,7 +125,7 @@ def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, An
         span["start_time"] = ms(start)
     if end:
         span["end_time"] = ms(end)
-    attrs = attributes(pb.attributes)
+    attrs = span_attributes(pb.attributes)
     dropped = pb.dropped_attributes_count
     pb_events = pb.events
     events = [(e.name, attributes(e.attributes)) for e in pb_events[:MAX_EVENTS * 4]] if pb_events else []

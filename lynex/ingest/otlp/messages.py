@@ -116,25 +116,78 @@ def from_flat_genai(entries: list[dict[str, Any]], default_role: str) -> list[di
 
 
 # -- GenAI semantic conventions ≥ 1.37: gen_ai.input.messages / gen_ai.output.messages -------
+class _TextPart(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    type: str
+    content: str
+
+
+class _TextMessage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    role: str
+    parts: list[_TextPart]
+    name: str | None = None
+    finish_reason: str | None = None
+
+
+_text_messages = msgspec.json.Decoder(list[_TextMessage])
+
+
+def _text_only(text: str) -> list[dict[str, Any]] | None:
+    """``from_genai_parts`` of a JSON list of text-only messages, the usual shape, in one typed
+    decode; None when the text is not exactly that shape (then the general code decides)."""
+    try:
+        messages = _text_messages.decode(text)
+    except msgspec.DecodeError:
+        return None
+    out = []
+    for item in messages:
+        parts = item.parts
+        if len(parts) == 1:
+            part = parts[0]
+            if part.type != "text":
+                return None
+            content = part.content
+        elif all(part.type == "text" for part in parts):
+            content = "".join(part.content for part in parts)  # none: "" as well
+        else:
+            return None
+        message = {"role": item.role or "user", "content": content}
+        if item.name is not None:
+            message["name"] = item.name
+        if item.finish_reason is not None:
+            message["finish_reason"] = item.finish_reason
+        out.append(message)
+    return out
+
+
 def from_genai_parts(messages: Any) -> list[dict[str, Any]] | None:
     """``[{"role", "parts": [{"type": "text"|"tool_call"|"tool_call_response"|…}]}]`` → messages."""
+    if type(messages) is str and messages[:1] == "[" and messages[-1:] == "]":
+        out = _text_only(messages)
+        if out is not None:
+            return out
     messages = parse_json(messages)
     if not isinstance(messages, list):
         return None
     out = []
     for item in messages:
+        if type(item) is dict:  # one text part, most messages: what the code below gives, written out
+            parts = item.get("parts")
+            if type(parts) is list and len(parts) == 1:
+                part = parts[0]
+                if type(part) is dict and part.get("type") == "text" and type(text := part.get("content", "")) is str:
+                    message = {"role": item.get("role") or "user", "content": text}
+                    if (name := item.get("name")) is not None:
+                        message["name"] = name
+                    if (finish_reason := item.get("finish_reason")) is not None:
+                        message["finish_reason"] = finish_reason
+                    out.append(message)
+                    continue
         if not isinstance(item, dict):
             out.append({"role": "user", "content": str(item)})
             continue
         if "parts" not in item:  # already chat-shaped
             out.append(item)
             continue
-        parts = item["parts"]
-        if type(parts) is list and len(parts) == 1:  # one text part, most messages: what the loop gives
-            part = parts[0]
-            if type(part) is dict and part.get("type") == "text" and type(text := part.get("content", "")) is str:
-                out.append(_message(item.get("role"), text, None, None, item.get("name"), item.get("finish_reason")))
-                continue
         texts, others, calls = [], [], []
         tool_call_id = None
         response = None

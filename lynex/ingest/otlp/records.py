@@ -9,7 +9,7 @@ pure and sees the same span, resource and scope.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import msgspec
 from google.protobuf import json_format
@@ -17,8 +17,13 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from lynex.ingest.otlp.convert import convert_request
+from lynex.models import ErrorInfo, RawSpan, Usage
 
 _parse = ExportTraceServiceRequest.FromString
+_encode = msgspec.json.encode
+_Raw = msgspec.Raw
+_PAYLOADS = ("input", "output", "model_parameters", "metadata")
+_TAG = 1024  # models.Label: the one field the converter does not bound (see lynex.ingest.otlp)
 
 
 def spans_of(request: ExportTraceServiceRequest) -> Iterator:
@@ -56,9 +61,11 @@ def span_ids(raws: list[bytes]) -> list[str]:
     return ids
 
 
-def json_body(raws: list[bytes], count: int) -> bytes:
-    """The ``{"spans": [...]}`` JSON body that the requests in ``raws`` convert to.
+def raw_spans(raws: list[bytes], count: int) -> list[RawSpan]:
+    """The spans that the requests in ``raws`` convert to, as the native decoder gives them.
 
+    What decoding the ``{"spans": [...]}`` JSON body of the converted spans with ``RawSpan``
+    gives, without that round trip: each payload is encoded once, straight to its JSON bytes.
     Raises ValueError unless they convert to exactly ``count`` spans: only accepted spans are
     logged, so anything else means the record cannot be matched to its sequence numbers."""
     spans = []
@@ -66,10 +73,31 @@ def json_body(raws: list[bytes], count: int) -> bytes:
         converted = convert_request(_parse(raw))
         if converted.rejected:
             raise ValueError(f"a logged OTLP span does not convert: {converted.rejected[0][2]}")
-        spans += converted.spans
+        spans += map(raw_span, converted.spans)
     if len(spans) != count:
         raise ValueError(f"logged OTLP requests hold {len(spans)} spans, the record {count}")
-    return msgspec.json.encode({"spans": spans})
+    return spans
+
+
+def raw_span(span: dict[str, Any]) -> RawSpan:
+    """One converted span dict (consumed) as ``RawSpan``: payloads as JSON, usage and error as Structs.
+
+    The converter bounds every field the native decoder checks (see ``convert``) but tags,
+    which the request path validates; they are checked again here, as decoding would."""
+    for key in _PAYLOADS:
+        value = span.get(key)
+        if value is not None:
+            span[key] = _Raw(_encode(value))
+    usage = span.get("usage")
+    if usage is not None:
+        span["usage"] = Usage(**usage)
+    error = span.get("error")
+    if error is not None:
+        span["error"] = ErrorInfo(**error)
+    tags = span.get("tags")
+    if tags is not None and any(len(tag) > _TAG for tag in tags):
+        raise ValueError(f"a tag is longer than {_TAG} characters")
+    return RawSpan(**span)
 
 
 def json_text(raw: bytes) -> str:

@@ -30,22 +30,22 @@ _GENAI_PARAMS = ("temperature", "top_p", "top_k", "max_tokens", "max_completion_
                  "presence_penalty", "stop_sequences", "seed", "choice.count", "n", "reasoning_effort",
                  "repetition_penalty", "structured_output_schema")
 _GENAI_PARAM_KEYS = tuple((name, f"gen_ai.request.{name}") for name in _GENAI_PARAMS)
-# Usage fields: (Lynex field, attribute keys in priority order).
+# Usage fields: (Lynex field, attribute key, second key or None), keys in priority order.
 _OPENINFERENCE_USAGE = (
-    ("input_tokens", ("llm.token_count.prompt",)), ("output_tokens", ("llm.token_count.completion",)),
-    ("total_tokens", ("llm.token_count.total",)), ("cached_tokens", ("llm.token_count.prompt_details.cache_read",)),
-    ("reasoning_tokens", ("llm.token_count.completion_details.reasoning",)))
+    ("input_tokens", "llm.token_count.prompt", None), ("output_tokens", "llm.token_count.completion", None),
+    ("total_tokens", "llm.token_count.total", None), ("cached_tokens", "llm.token_count.prompt_details.cache_read", None),
+    ("reasoning_tokens", "llm.token_count.completion_details.reasoning", None))
 _VERCEL_USAGE = (
-    ("input_tokens", ("ai.usage.inputTokens", "ai.usage.promptTokens")),
-    ("output_tokens", ("ai.usage.outputTokens", "ai.usage.completionTokens")),
-    ("total_tokens", ("ai.usage.totalTokens",)), ("cached_tokens", ("ai.usage.cachedInputTokens",)),
-    ("reasoning_tokens", ("ai.usage.reasoningTokens",)))
+    ("input_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens"),
+    ("output_tokens", "ai.usage.outputTokens", "ai.usage.completionTokens"),
+    ("total_tokens", "ai.usage.totalTokens", None), ("cached_tokens", "ai.usage.cachedInputTokens", None),
+    ("reasoning_tokens", "ai.usage.reasoningTokens", None))
 _GENAI_USAGE = (
-    ("input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
-    ("output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
-    ("total_tokens", ("gen_ai.usage.total_tokens", "llm.usage.total_tokens")),
-    ("cached_tokens", ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")),
-    ("reasoning_tokens", ("gen_ai.usage.reasoning_tokens", "gen_ai.usage.reasoning.output_tokens")))
+    ("input_tokens", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+    ("output_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+    ("total_tokens", "gen_ai.usage.total_tokens", "llm.usage.total_tokens"),
+    ("cached_tokens", "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
+    ("reasoning_tokens", "gen_ai.usage.reasoning_tokens", "gen_ai.usage.reasoning.output_tokens"))
 
 
 def put(span: Span, field: str, value: Any) -> None:
@@ -74,22 +74,30 @@ def _tokens(value: Any) -> int | None:
     return number if number >= 0 else None
 
 
-def _usage(span: Span, attrs: Attrs, table: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
-    """Usage counts from ``table`` = ((field, keys…), …): every key is popped, the first present wins."""
+def _usage(span: Span, attrs: Attrs, table: tuple[tuple[str, str, str | None], ...]) -> None:
+    """Usage counts from ``table`` = ((field, key, second key or None), …): both keys are popped,
+    the first present wins."""
     usage = {}
     pop = attrs.pop
-    for name, keys in table:
-        found = None
-        for key in keys:
-            value = pop(key, None)
-            if found is None and value is not None:
-                found = value
-        if found is not None and (number := _tokens(found)) is not None:
-            usage[name] = number
+    for name, key, second in table:
+        value = pop(key, None)
+        if second is not None:
+            other = pop(second, None)
+            if value is None:
+                value = other
+        if value is not None:
+            if type(value) is int:  # the usual case, without _tokens' conversions
+                if value >= 0:
+                    usage[name] = value
+            elif (number := _tokens(value)) is not None:
+                usage[name] = number
     if usage:
-        current = span.setdefault("usage", {})
-        for key, value in usage.items():
-            current.setdefault(key, value)
+        current = span.get("usage")
+        if current is None:
+            span["usage"] = usage
+        else:
+            for key, value in usage.items():
+                current.setdefault(key, value)
 
 
 def _params(span: Span, values: dict[str, Any]) -> None:
@@ -158,9 +166,9 @@ def openinference(attrs: Attrs, span: Span) -> None:
 
 # -- Vercel AI SDK ------------------------------------------------------------------------------
 def vercel(attrs: Attrs, span: Span) -> None:
-    op = attrs.get("ai.operationId") or ""
-    if not op and not attrs.has_prefix("ai."):
+    if not attrs.mask() & _F_VERCEL:  # no ai.* key (ai.operationId is one)
         return
+    op = attrs.get("ai.operationId") or ""
     attrs.pop("ai.operationId", None)
     if op.endswith((".doGenerate", ".doStream")):
         put(span, "kind", "llm")
@@ -226,17 +234,21 @@ def genai(attrs: Attrs, span: Span) -> None:
     mask = attrs.mask()
     if not mask & _F_GENAI:
         return
+    pop, get = attrs.pop, span.get  # put() and _first() written out below: this runs for most spans
     if mask & _F_GENAI_KIND:
-        op = attrs.pop("gen_ai.operation.name", None)
-        request_type = attrs.pop("llm.request.type", None)
-        traceloop_kind = attrs.pop("traceloop.span.kind", None)
-        put(span, "kind", _GENAI_OPERATIONS.get(op) or _GENAI_OPERATIONS.get(request_type)
-            or _TRACELOOP_KINDS.get(traceloop_kind))
+        op = pop("gen_ai.operation.name", None)
+        request_type = pop("llm.request.type", None)
+        traceloop_kind = pop("traceloop.span.kind", None)
+        kind = _GENAI_OPERATIONS.get(op) or _GENAI_OPERATIONS.get(request_type) or _TRACELOOP_KINDS.get(traceloop_kind)
+        if kind is not None and get("kind") is None:  # the tables hold no empty names
+            span["kind"] = kind
     if mask & _F_GENAI_PROVIDER:
-        put(span, "provider", _first(attrs, "gen_ai.provider.name", "gen_ai.system"))
+        provider = pop("gen_ai.provider.name", None)
+        system = pop("gen_ai.system", None)
+        put(span, "provider", system if provider is None else provider)
     if mask & _F_GENAI_MODEL:
-        response_model = attrs.pop("gen_ai.response.model", None)
-        request_model = attrs.pop("gen_ai.request.model", None)
+        response_model = pop("gen_ai.response.model", None)
+        request_model = pop("gen_ai.request.model", None)
         put(span, "model", response_model or request_model)
         if response_model and request_model and response_model != request_model:
             _params(span, {"model": request_model})
@@ -253,16 +265,18 @@ def genai(attrs: Attrs, span: Span) -> None:
             _params(span, {"tools": tools})
 
     if mask & _F_GENAI_MESSAGES:
-        inputs = msg.from_genai_parts(attrs.pop("gen_ai.input.messages", None)) or []
-        instructions = attrs.pop("gen_ai.system_instructions", None)
+        inputs = msg.from_genai_parts(pop("gen_ai.input.messages", None)) or []
+        instructions = pop("gen_ai.system_instructions", None)
         system = msg.from_system_instructions(instructions) if instructions is not None else None
         if system:
             inputs.insert(0, system)
         inputs = inputs or msg.from_flat_genai(msg.pop_indexed(attrs, "gen_ai.prompt."), "user")
-        outputs = msg.from_genai_parts(attrs.pop("gen_ai.output.messages", None)) \
+        outputs = msg.from_genai_parts(pop("gen_ai.output.messages", None)) \
             or msg.from_flat_genai(msg.pop_indexed(attrs, "gen_ai.completion."), "assistant")
-        put(span, "input", inputs or None)
-        put(span, "output", _output(outputs) if outputs else None)
+        if inputs and get("input") is None:  # a non-empty list: what put() checks
+            span["input"] = inputs
+        if outputs and get("output") is None:
+            span["output"] = outputs[0] if len(outputs) == 1 else outputs
 
     if not mask & _F_GENAI_RARE:
         return
@@ -291,6 +305,7 @@ _F_GENAI_MESSAGES = family(prefixes=("gen_ai.prompt.", "gen_ai.completion."),
 _F_GENAI_RARE = family(keys=("gen_ai.tool.name", "traceloop.entity.input", "traceloop.entity.output",
                              "gen_ai.conversation.id", "traceloop.association.properties.session_id",
                              "traceloop.association.properties.user_id"))
+_F_VERCEL = family(prefixes=("ai.",))
 _F_COMMON_WHO = family(keys=("session.id", "langfuse.session.id", "user.id", "enduser.id", "langfuse.user.id"))
 _F_COMMON_WHERE = family(keys=("deployment.environment.name", "deployment.environment", "service.version"))
 
@@ -298,9 +313,14 @@ _F_COMMON_WHERE = family(keys=("deployment.environment.name", "deployment.enviro
 def common(attrs: Attrs, span: Span) -> None:
     """Vendor-neutral keys any instrumentation may set."""
     mask = attrs.mask()
-    if mask & _F_COMMON_WHO:
-        put(span, "session_id", _first(attrs, "session.id", "langfuse.session.id"))
-        put(span, "user_id", _first(attrs, "user.id", "enduser.id", "langfuse.user.id"))
+    if mask & _F_COMMON_WHO:  # _first() written out: most spans have a session or a user
+        pop = attrs.pop
+        session, langfuse_session = pop("session.id", None), pop("langfuse.session.id", None)
+        put(span, "session_id", langfuse_session if session is None else session)
+        user, end_user, langfuse_user = pop("user.id", None), pop("enduser.id", None), pop("langfuse.user.id", None)
+        if user is None:
+            user = langfuse_user if end_user is None else end_user
+        put(span, "user_id", user)
     if mask & _F_COMMON_WHERE:
         put(span, "environment", _first(attrs, "deployment.environment.name", "deployment.environment"))
         put(span, "release", attrs.pop("service.version", None))
