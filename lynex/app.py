@@ -112,7 +112,8 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         while not services.pipeline.caught_up():  # spans replayed from the log are readable when ready
             await asyncio.sleep(0.02)
         services.pipeline.listeners.append(services.search.add)
-        services.queries = SpanQueries(services.hot, services.pipeline.memtable, services.cold, services.search)
+        services.queries = SpanQueries(services.hot, services.pipeline.memtable, services.cold, services.search,
+                                       locate=services.pipeline.locate)
         services.compactor = Compactor(services.hot, config.parquet_dir, services.pipeline.run_on_writer,
                                        config.compaction_grace_minutes)
         services.compactor.sweep_orphans()

@@ -12,6 +12,7 @@ import threading
 import time
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lynex.storage.schema import ARROW_SCHEMA
 
@@ -57,6 +58,14 @@ class Memtable:
             self.rows -= removed
             self.nbytes -= sum(c[3] for c in gone)
             return removed
+
+    def rows_of_seq(self, seq: int) -> pa.Table:
+        """The uncommitted rows with this seq (none or one), from the one chunk that can hold it."""
+        with self._lock:
+            chunk = next((c[0] for c in self._chunks if c[1] >= seq), None)  # seq-ordered chunks
+        if chunk is None:
+            return ARROW_SCHEMA.empty_table()
+        return chunk.filter(pc.equal(chunk["seq"], seq))
 
     def snapshot(self) -> pa.Table:
         """All uncommitted rows as one table (zero-copy concatenation)."""

@@ -22,6 +22,7 @@ from lynex import memory, priority
 from lynex.ingest.buffer import SpanBuffer
 from lynex.ingest.decode import BATCH_SUFFIX, DecodedBatch
 from lynex.ingest.dedup import RecentIds
+from lynex.ingest.locator import SeqLocator
 from lynex.ingest.memtable import Memtable
 from lynex.ingest.processor import Enricher
 from lynex.ingest.wal import Record, WriteAheadLog
@@ -85,6 +86,7 @@ class Pipeline:
         # refuse only when the store cannot keep up, not on every flush cycle.
         self._flush_bytes = min(settings.buffer_max_bytes // 2, FLUSH_BYTES)
         self.recent = RecentIds(settings.dedup_window)
+        self.locator = SeqLocator()
         self.wal = WriteAheadLog(wal_dir, fsync=settings.wal_fsync, on_durable=self.buffer.push)
         self.worker = (ProcessorWorker(settings.prices_file, settings.max_text_bytes)
                        if settings.processor_process else None)
@@ -191,8 +193,9 @@ class Pipeline:
             future = self.wal.append(project_id, _now_us(), fmt, raws, len(fresh), loop=asyncio.get_running_loop())
             waited = time.perf_counter()
             try:
-                await future
+                record = await future
                 self.metrics.observe("lynex_wal_wait_seconds", time.perf_counter() - waited)
+                self.locator.add(keys, record.seq)  # the record holds the fresh spans in order
             except Exception as exc:
                 self.recent.discard_many(keys)
                 self.buffer.release(len(fresh))
@@ -202,6 +205,11 @@ class Pipeline:
         if batch.rejected:
             self.metrics.inc("lynex_ingest_spans_rejected_total", len(batch.rejected), reason="invalid")
         return IngestResult(accepted=len(batch.accepted), rejected=batch.rejected, duplicates=duplicates)
+
+    def locate(self, project_id: str, span_id: str) -> tuple[int, bool] | None:
+        """(seq, queryable yet) of a recently acknowledged span, or None (see locator.py)."""
+        seq = self.locator.get(RecentIds.key(project_id, span_id))
+        return None if seq is None else (seq, seq <= self.visible_seq)
 
     def caught_up(self) -> bool:
         """Every span acknowledged so far is queryable (tests and the demo seeder wait on this)."""
