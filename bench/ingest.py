@@ -249,15 +249,22 @@ def scrape_histogram(port: int, name: str) -> dict[float, float]:
 
 
 def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
-    """Upper bound of the bucket holding quantile ``q`` of what was observed between two scrapes."""
+    """Quantile ``q`` of what was observed between two scrapes, interpolated linearly inside its
+    bucket as Prometheus' ``histogram_quantile`` does (so ±half a bucket, not a measurement)."""
     bounds = sorted(after)
     if not bounds:
         return float("nan")
     counts = [after[b] - before.get(b, 0.0) for b in bounds]
     total = counts[-1]
+    if not total:
+        return float("nan")
+    rank, lower, below = q * total, 0.0, 0.0
     for bound, count in zip(bounds, counts):
-        if total and count >= q * total:
-            return bound
+        if count >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = bound, count
     return float("nan")
 
 
@@ -326,8 +333,8 @@ def phase(name: str, port: int, key: str, rate: float, duration: float, procs: i
               f"p99 {pct(latencies, .99) * 1e3:.1f}  max {max(latencies) * 1e3:.1f}")
     for name, label in HANDLER_HISTOGRAMS.items():
         if handler[name]:
-            print(f"{label}, from /metrics buckets: p50 ≤ {histogram_quantile(handler0[name], handler[name], .5) * 1e3:g} ms"
-                  f"  p99 ≤ {histogram_quantile(handler0[name], handler[name], .99) * 1e3:g} ms")
+            print(f"{label}, from /metrics buckets: p50 ≈ {histogram_quantile(handler0[name], handler[name], .5) * 1e3:.1f} ms"
+                  f"  p99 ≈ {histogram_quantile(handler0[name], handler[name], .99) * 1e3:.1f} ms")
     if lags:
         print(f"ack → queryable ms ({len(lags)} probes): p50 {pct(lags, .5) * 1e3:.0f}  "
               f"p99 {pct(lags, .99) * 1e3:.0f}  max {max(lags) * 1e3:.0f}")
