@@ -12,6 +12,7 @@ building Arrow strings from Python ``str`` costs ~18x more than from ``bytes``.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 import msgspec
 import pyarrow as pa
@@ -25,6 +26,7 @@ from lynex.models import RawSpan
 from lynex.storage.schema import ARROW_SCHEMA, COLUMN_NAMES
 
 _EPOCH = dt.date(1970, 1, 1)
+_US_PER_DAY = 86_400_000_000
 _NULL = b"null"
 _PAYLOADS = ("input", "output", "model_parameters", "metadata")
 # The columns in the order ``Enricher._row`` gives them (line by line as there): all of ARROW_SCHEMA.
@@ -68,6 +70,12 @@ def _raw_text(fmt: str, raw: bytes) -> str:
     if fmt == OTLP:
         return otlp_records.json_text(raw)
     return _json_encode(_msgpack_decode(raw)).decode()
+
+
+@lru_cache(maxsize=64)  # spans arrive from a few days at most: no date arithmetic per span
+def _day(number: int) -> dt.date:
+    """Day ``number`` since the epoch (what ``_EPOCH + timedelta(microseconds=t)`` gives for t in it)."""
+    return _EPOCH + dt.timedelta(days=number)
 
 
 def _binary_as_string(values: list[bytes | None]) -> pa.Array:
@@ -187,7 +195,7 @@ class Enricher:
 
         cost = span.cost_usd
         if cost is None and span.model and (in_tok or out_tok):
-            price = self.prices.lookup(span.model, _EPOCH + dt.timedelta(microseconds=start))
+            price = self.prices.lookup(span.model, _day(start // _US_PER_DAY))
             if price is not None:
                 cost = compute_cost(price, in_tok or 0, out_tok or 0, cached or 0)
                 flags.append("cost_computed")
