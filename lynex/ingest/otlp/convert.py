@@ -130,8 +130,10 @@ def convert_span(pb: Any, resource: Resource, scope: str | None) -> dict[str, An
     pb_events = pb.events
     events = [(e.name, attributes(e.attributes)) for e in pb_events[:MAX_EVENTS * 4]] if pb_events else []
     try:
-        for mapper in semconv.MAPPERS:
-            mapper(attrs, span)
+        mask = attrs.mask()
+        for mapper, families in semconv.MAPPERS:
+            if mask & families:  # the call is skipped for a convention the span does not use
+                mapper(attrs, span)
         used = set(semconv.content_from_events(events, span)) if events else _NONE_USED
     except Exception as exc:  # one odd attribute must not cost the span: keep it generic
         log.debug("semantic mapping failed for span %s", span["id"], exc_info=True)

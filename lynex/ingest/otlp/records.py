@@ -17,13 +17,13 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from lynex.ingest.otlp.convert import convert_request
-from lynex.models import ErrorInfo, RawSpan, Usage
+from lynex.models import RawSpan
 
 _parse = ExportTraceServiceRequest.FromString
 _encode = msgspec.json.encode
 _Raw = msgspec.Raw
+_convert = msgspec.convert
 _PAYLOADS = ("input", "output", "model_parameters", "metadata")
-_TAG = 1024  # models.Label: the one field the converter does not bound (see lynex.ingest.otlp)
 
 
 def spans_of(request: ExportTraceServiceRequest) -> Iterator:
@@ -80,24 +80,15 @@ def raw_spans(raws: list[bytes], count: int) -> list[RawSpan]:
 
 
 def raw_span(span: dict[str, Any]) -> RawSpan:
-    """One converted span dict (consumed) as ``RawSpan``: payloads as JSON, usage and error as Structs.
+    """One converted span dict (consumed) as ``RawSpan``, its payloads encoded as JSON.
 
-    The converter bounds every field the native decoder checks (see ``convert``) but tags,
-    which the request path validates; they are checked again here, as decoding would."""
+    ``msgspec.convert`` checks every constraint of the wire contract as decoding would (the
+    converter bounds them all but tags, which the request path validates) and passes Raw through."""
     for key in _PAYLOADS:
         value = span.get(key)
         if value is not None:
             span[key] = _Raw(_encode(value))
-    usage = span.get("usage")
-    if usage is not None:
-        span["usage"] = Usage(**usage)
-    error = span.get("error")
-    if error is not None:
-        span["error"] = ErrorInfo(**error)
-    tags = span.get("tags")
-    if tags is not None and any(len(tag) > _TAG for tag in tags):
-        raise ValueError(f"a tag is longer than {_TAG} characters")
-    return RawSpan(**span)
+    return _convert(span, RawSpan)
 
 
 def json_text(raw: bytes) -> str:

@@ -245,11 +245,16 @@ def genai(attrs: Attrs, span: Span) -> None:
     if mask & _F_GENAI_PROVIDER:
         provider = pop("gen_ai.provider.name", None)
         system = pop("gen_ai.system", None)
-        put(span, "provider", system if provider is None else provider)
+        if provider is None:
+            provider = system
+        if provider is not None and provider != "" and get("provider") is None:
+            span["provider"] = provider
     if mask & _F_GENAI_MODEL:
         response_model = pop("gen_ai.response.model", None)
         request_model = pop("gen_ai.request.model", None)
-        put(span, "model", response_model or request_model)
+        model = response_model or request_model
+        if model is not None and model != "" and get("model") is None:
+            span["model"] = model
         if response_model and request_model and response_model != request_model:
             _params(span, {"model": request_model})
     if mask & _F_GENAI_USAGE:
@@ -313,20 +318,27 @@ _F_COMMON_WHERE = family(keys=("deployment.environment.name", "deployment.enviro
 def common(attrs: Attrs, span: Span) -> None:
     """Vendor-neutral keys any instrumentation may set."""
     mask = attrs.mask()
-    if mask & _F_COMMON_WHO:  # _first() written out: most spans have a session or a user
+    if mask & _F_COMMON_WHO:  # put() and _first() written out: most spans have a session or a user
         pop = attrs.pop
         session, langfuse_session = pop("session.id", None), pop("langfuse.session.id", None)
-        put(span, "session_id", langfuse_session if session is None else session)
+        if session is None:
+            session = langfuse_session
+        if session is not None and session != "" and span.get("session_id") is None:
+            span["session_id"] = session
         user, end_user, langfuse_user = pop("user.id", None), pop("enduser.id", None), pop("langfuse.user.id", None)
         if user is None:
             user = langfuse_user if end_user is None else end_user
-        put(span, "user_id", user)
+        if user is not None and user != "" and span.get("user_id") is None:
+            span["user_id"] = user
     if mask & _F_COMMON_WHERE:
         put(span, "environment", _first(attrs, "deployment.environment.name", "deployment.environment"))
         put(span, "release", attrs.pop("service.version", None))
 
 
-MAPPERS: tuple[Callable[[Attrs, Span], None], ...] = (openinference, vercel, genai, common)
+# (mapper, family bits): a mapper does nothing for a span with none of its families' keys.
+MAPPERS: tuple[tuple[Callable[[Attrs, Span], None], int], ...] = (
+    (openinference, _F_OPENINFERENCE), (vercel, _F_VERCEL), (genai, _F_GENAI),
+    (common, _F_COMMON_WHO | _F_COMMON_WHERE))
 
 
 # -- span events carrying content (GenAI event conventions recorded as span events) ---------------
