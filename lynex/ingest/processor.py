@@ -12,6 +12,7 @@ building Arrow strings from Python ``str`` costs ~18x more than from ``bytes``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from functools import lru_cache
 
 import msgspec
@@ -78,7 +79,7 @@ def _day(number: int) -> dt.date:
     return _EPOCH + dt.timedelta(days=number)
 
 
-def _binary_as_string(values: list[bytes | None]) -> pa.Array:
+def _binary_as_string(values: Sequence[bytes | None]) -> pa.Array:
     # bytes → binary is a memcpy; a view as string is free (the bytes are validated UTF-8 JSON).
     return pa.array(values, type=pa.binary()).view(pa.string())
 
