@@ -103,6 +103,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
                 dedup_window=config.dedup_window,
                 wal_fsync=config.wal_fsync,
                 processor_process=config.processor_process,
+                enrichment_workers=config.enrichment_workers,
                 prices_file=config.prices_file,
                 max_text_bytes=config.max_text_bytes,
             ),

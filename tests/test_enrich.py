@@ -158,3 +158,48 @@ def test_worker_process_gives_the_same_table_as_in_thread_enrichment():
         assert worker.table(records).equals(local)
         os.kill(worker.pid, signal.SIGKILL)  # a dead worker is replaced and the batch retried
         assert worker.table(records).equals(local) and worker.restarts == 1
+
+
+def test_worker_batches_in_flight_come_back_in_order_even_when_the_worker_dies():
+    import msgspec
+
+    from lynex.ingest.processor import Enricher
+    from lynex.ingest.wal import Record
+    from lynex.ingest.workers import ProcessorWorker
+
+    def batch(seq, n):
+        spans = [{"id": f"f{seq + i}", "model": "gpt-4o", "input": f"question {seq + i}"} for i in range(n)]
+        return [Record("p", seq, 1_735_689_600_000_000, "json-batch", [msgspec.json.encode({"spans": spans})], n)]
+
+    batches = [batch(1, 300), batch(301, 200), batch(501, 100)]
+    local = [Enricher(load_price_table(), 1 << 20).table(b) for b in batches]
+    with ProcessorWorker("", 1 << 20) as worker:
+        pending = [worker.submit(b) for b in batches]  # all three wait in the worker's socket
+        assert pending[0].result().equals(local[0])
+        os.kill(worker.pid, signal.SIGKILL)  # two batches sent to a process that is now gone
+        assert [p.result().equals(t) for p, t in zip(pending[1:], local[1:])] == [True, True]
+        assert worker.restarts == 1
+
+
+def test_two_enrichment_workers_store_every_span_once_in_seq_order(make_config):
+    from litestar.testing import TestClient
+
+    from lynex.app import create_app
+    from lynex.storage.meta import MetaStore
+    from tests.test_ingest_api import settle
+
+    config = make_config(processor_process=True, enrichment_workers=2)
+    with TestClient(app=create_app(config)) as client:
+        meta = MetaStore(config.meta_path)
+        project = meta.create_project("two-workers")
+        _, secret = meta.create_key(project.id, "k", ("ingest", "read"))
+        auth = {"Authorization": f"Bearer {secret}"}
+        for b in range(40):
+            spans = [{"id": f"s{b}-{i}", "model": "gpt-4o", "input": f"q {b} {i}"} for i in range(250)]
+            assert client.post("/v1/ingest", json={"spans": spans}, headers=auth).status_code == 200
+        settle(client)
+        services = client.app.state.services
+        assert len(services.pipeline.workers) == 2
+        rows = services.queries._run("ORDER BY seq", [], ("id", "seq"), project.id)
+    assert [r["seq"] for r in rows] == list(range(rows[0]["seq"], rows[0]["seq"] + 10_000))
+    assert [r["id"] for r in rows] == [f"s{b}-{i}" for b in range(40) for i in range(250)]

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable
@@ -26,7 +27,7 @@ from lynex.ingest.locator import SeqLocator
 from lynex.ingest.memtable import Memtable
 from lynex.ingest.processor import Enricher
 from lynex.ingest.wal import Record, WriteAheadLog
-from lynex.ingest.workers import ProcessorWorker
+from lynex.ingest.workers import Pending, ProcessorWorker
 from lynex.metrics import Metrics
 from lynex.models import IngestResult
 from lynex.storage.hot import HotStore
@@ -61,6 +62,7 @@ class PipelineSettings:
     dedup_window: int
     wal_fsync: bool
     processor_process: bool = False
+    enrichment_workers: int = 2  # worker processes when processor_process
     buffer_max_bytes: int = 0  # 0: bounded by spans only
     prices_file: str = ""
     max_text_bytes: int = 1 << 20
@@ -88,8 +90,9 @@ class Pipeline:
         self.recent = RecentIds(settings.dedup_window)
         self.locator = SeqLocator()
         self.wal = WriteAheadLog(wal_dir, fsync=settings.wal_fsync, on_durable=self.buffer.push)
-        self.worker = (ProcessorWorker(settings.prices_file, settings.max_text_bytes)
-                       if settings.processor_process else None)
+        self.workers = ([ProcessorWorker(settings.prices_file, settings.max_text_bytes)
+                         for _ in range(max(1, settings.enrichment_workers))]
+                        if settings.processor_process else [])
         self.listeners: list[Callable[[pa.Table], None]] = []  # live tail, realtime detectors
         self._writer_jobs: list[tuple[Callable, Future]] = []
         self._writer_jobs_lock = threading.Lock()
@@ -139,8 +142,8 @@ class Pipeline:
             log.info("ingest log: replaying %d spans accepted before the last stop", spans)
             self.buffer.push(replay, admitted=False)
             self._remember(replay)
-        if self.worker is not None:
-            self.worker.__enter__()
+        for worker in self.workers:
+            worker.__enter__()
         self.wal.__enter__()
         for name, target in (("lynex-processor", self._process_loop), ("lynex-store-writer", self._write_loop)):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -155,8 +158,8 @@ class Pipeline:
         self.buffer.wake()
         for thread in self._threads:
             thread.join()
-        if self.worker is not None:
-            self.worker.__exit__(None, None, None)
+        for worker in self.workers:
+            worker.__exit__(None, None, None)
         log.info("ingest pipeline stopped; every accepted span is stored (seq ≤ %d)", self.applied_seq)
 
     def _remember(self, records: list[Record]) -> None:
@@ -218,20 +221,41 @@ class Pipeline:
     # -- processor thread -------------------------------------------------------------------
     def _process_loop(self) -> None:
         priority.lower(BACKGROUND_NICE)
+        # Two batches per worker in flight: while one is enriched the next waits in its socket,
+        # so a worker never idles while this thread publishes. Tables are published in
+        # submission order, which is seq order.
+        in_flight: deque[tuple[list[Record], Pending | None]] = deque()
+        depth = 2 * len(self.workers) if self.workers else 1
+        turn = 0
         while True:
-            # Batches of ~5k spans: big enough to amortise the worker round trip, small enough
-            # that a batch's transient copies (IPC in and out) stay around 20 MB.
-            records = self.buffer.pop(max_spans=5_000, timeout=0.05)
-            if not records:
-                if self._stop.is_set() and self.buffer.queued_spans == 0:
-                    break
-                continue
-            self._process(records)
+            if len(in_flight) < depth:
+                # Batches of ~5k spans: big enough to amortise the worker round trip, small
+                # enough that a batch's transient copies (IPC in and out) stay around 20 MB.
+                records = self.buffer.pop(max_spans=5_000, timeout=0.0 if in_flight else 0.05)
+                if records:
+                    pending = None
+                    if self.workers:
+                        pending = self._submit(self.workers[turn % len(self.workers)], records)
+                        turn += 1
+                    in_flight.append((records, pending))
+                    continue
+            if in_flight:
+                self._process(*in_flight.popleft())
+            elif self._stop.is_set() and self.buffer.queued_spans == 0:
+                break
         self._processor_done.set()
 
-    def _process(self, records: list[Record]) -> None:
+    @staticmethod
+    def _submit(worker: ProcessorWorker, records: list[Record]) -> Pending | None:
         try:
-            table = self.worker.table(records) if self.worker is not None else self.enricher.table(records)
+            return worker.submit(records)
+        except Exception:  # e.g. a batch too odd to encode: _process enriches it in-thread
+            log.exception("could not hand %d records to an enrichment worker", len(records))
+            return None
+
+    def _process(self, records: list[Record], pending: Pending | None = None) -> None:
+        try:
+            table = pending.result() if pending is not None else self.enricher.table(records)
         except Exception:
             # One bad record must not cost the others: retry one by one; a record that still
             # fails is salvaged span by span (acknowledged spans are stored, whatever happens).

@@ -5,6 +5,10 @@ Arrow rows costs ~12 µs per span more. A worker process turns encoded records i
 a worker that dies is replaced and the batch retried; a batch that kills two workers is
 processed in-thread, where a bad record is isolated. Batches travel as memory files
 (lynex.ipc): the parent's tables point straight into the worker's output.
+
+A batch is *submitted* and its table *collected* later, so the processor thread can keep a
+worker's socket holding the next batch while the current one is enriched (a worker never waits
+for the server to publish a table and send more), and several workers can run side by side.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import logging
 import multiprocessing as mp
 import select
 import socket
-import threading
 
 import msgspec
 import pyarrow as pa
@@ -64,8 +67,21 @@ class WorkerFailed(Exception):
     """The worker could not process this batch (it raised, or died twice)."""
 
 
+class Pending:
+    """A batch submitted to a worker whose table is still to be collected."""
+
+    __slots__ = ("worker", "payload", "generation")
+
+    def __init__(self, worker: "ProcessorWorker", payload: bytes, generation: int):
+        self.worker, self.payload, self.generation = worker, payload, generation
+
+    def result(self) -> pa.Table:
+        return self.worker.collect(self)
+
+
 class ProcessorWorker:
-    """One enrichment process; ``table`` is called by the processor thread only."""
+    """One enrichment process, used by one thread (the processor): ``submit`` then ``collect``,
+    in submission order (the worker answers in order)."""
 
     def __init__(self, prices_file: str, max_text_bytes: int):
         self._args = (prices_file, max_text_bytes)
@@ -73,7 +89,7 @@ class ProcessorWorker:
         self._ctx = mp.get_context("spawn")
         self._proc: mp.Process | None = None
         self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
+        self._generation = 0  # which process the socket talks to: a batch sent to an older one is resent
         self.restarts = 0
 
     def _start(self) -> None:
@@ -83,6 +99,7 @@ class ProcessorWorker:
         proc.start()
         child.close()
         self._proc, self._sock = proc, parent
+        self._generation += 1
 
     def __enter__(self) -> "ProcessorWorker":
         self._start()
@@ -100,21 +117,36 @@ class ProcessorWorker:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def table(self, records: list[Record]) -> pa.Table:
-        payload = _records_encoder.encode(records)
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    ipc.send(self._sock, b"R", [payload])
-                    tag, meta, parts = ipc.receive(self._sock)
-                    break
-                except (EOFError, OSError):
-                    log.error("enrichment worker died (attempt %d); starting a new one", attempt)
-                    self.restarts += 1
-                    self.__exit__(None, None, None)
-                    self._start()
-            else:
-                raise WorkerFailed("enrichment worker died twice on this batch")
+    def submit(self, records: list[Record]) -> Pending:
+        """Send a batch; its table is collected (in submission order) with ``Pending.result``."""
+        pending = Pending(self, _records_encoder.encode(records), self._generation)
+        try:
+            ipc.send(self._sock, b"R", [pending.payload])
+        except OSError:  # the worker is gone: collect replaces it and sends the batch again
+            pending.generation = -1
+        return pending
+
+    def collect(self, pending: Pending) -> pa.Table:
+        """The table of the oldest batch not collected yet (``pending``); a worker that died is
+        replaced and the batches it had not answered are sent again, each in its turn."""
+        for attempt in (1, 2):
+            try:
+                if pending.generation != self._generation:
+                    ipc.send(self._sock, b"R", [pending.payload])
+                    pending.generation = self._generation
+                tag, meta, parts = ipc.receive(self._sock)
+                break
+            except (EOFError, OSError):
+                log.error("enrichment worker died (attempt %d); starting a new one", attempt)
+                self.restarts += 1
+                self.__exit__(None, None, None)
+                self._start()
+        else:
+            raise WorkerFailed("enrichment worker died twice on this batch")
         if tag == ipc.ERROR:
             raise WorkerFailed(meta.decode("utf-8", "replace"))
         return ipc.read_table(parts[0])
+
+    def table(self, records: list[Record]) -> pa.Table:
+        """Enrich one batch and wait for it."""
+        return self.collect(self.submit(records))
